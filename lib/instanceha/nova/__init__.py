@@ -1,0 +1,1 @@
+"""Nova access: data model and errors (always cheap), client (lazy heavy imports)."""
