@@ -24,6 +24,8 @@ __all__ = [
     "NovaTimeout",
     "NovaUnavailable",
     "Server",
+    "evacuation_finished",
+    "power_fixup",
 ]
 
 #: Every ``disabled_reason`` we write starts with this marker, so that we only
@@ -194,3 +196,34 @@ class NovaPort(Protocol):
     def list_aggregates(self) -> list[Aggregate]:
         """Every host aggregate with hosts and metadata."""
         ...
+
+
+def evacuation_finished(server: Server, source_host: str) -> bool:
+    """True once Nova has finished rebuilding ``server`` away from ``source_host``.
+
+    Nova saves the final status *before* it moves ``host``, so ACTIVE alone
+    does not prove completion: the host must have changed and no task may be
+    running. (An evacuation that failed leaves the server ERROR on the source;
+    read the migration record for that.)
+    """
+    return server.task_state is None and server.host not in (None, source_host)
+
+
+def power_fixup(status_before: str, after: Server) -> str | None:
+    """What to call once an evacuation has finished so the power state is preserved.
+
+    ``status_before`` is the server's status when the engine asked for the
+    evacuation (from :meth:`NovaPort.list_servers_on_host`/``get_server``);
+    ``after`` is the server once :func:`evacuation_finished` is true. Returns
+    ``"stop"`` (call :meth:`NovaPort.stop_server`), ``"start"`` (call
+    :meth:`NovaPort.start_server`) or ``None`` (nothing to do). Only a server
+    that was SHUTOFF or ACTIVE is fixed up; an ERROR server is left as Nova
+    rebuilt it (running).
+    """
+    if after.task_state is not None:
+        return None
+    if status_before == "SHUTOFF" and after.status == "ACTIVE":
+        return "stop"
+    if status_before == "ACTIVE" and after.status == "SHUTOFF":
+        return "start"
+    return None

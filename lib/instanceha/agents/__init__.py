@@ -1,0 +1,1 @@
+"""OCF agents: one module each, holding the agent's declaration and handlers."""

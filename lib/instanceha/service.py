@@ -1,0 +1,223 @@
+"""Start, stop and watch a daemon: through systemd when the node runs it, else directly.
+
+:class:`DirectDaemon` runs the daemon in its own session with a pid file and
+identifies it by pid *and* executable, so a recycled pid is never mistaken for
+the daemon. :class:`SystemdUnit` drives ``systemctl`` with timeouts.
+:func:`choose_manager` picks one the way the agents' ``service_manager``
+parameter describes (``auto``: systemd when ``/run/systemd/system`` exists).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = [
+    "DirectDaemon",
+    "ServiceError",
+    "ServiceManager",
+    "SystemdUnit",
+    "choose_manager",
+    "systemd_booted",
+]
+
+_POLL_S = 0.05
+
+
+class ServiceError(Exception):
+    """A daemon could not be started or stopped; the message says why."""
+
+
+class ServiceManager(Protocol):
+    """What an agent needs to manage one daemon."""
+
+    def describe(self) -> str: ...
+
+    def is_running(self) -> bool: ...
+
+    def start(self, deadline: float) -> None: ...
+
+    def stop(self, deadline: float) -> None: ...
+
+
+def systemd_booted(root: str = "/") -> bool:
+    """True when systemd is PID 1 (the sd_booted test)."""
+    return os.path.isdir(os.path.join(root, "run/systemd/system"))
+
+
+def _pid_alive(pid: int, executable: str) -> bool:
+    """True when ``pid`` runs ``executable`` and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except (OSError, IndexError):
+        return False
+    if state in ("Z", "X"):
+        return False
+    exe = exe.removesuffix(" (deleted)")
+    if os.path.basename(exe) == os.path.basename(executable):
+        return True
+    try:
+        return os.path.samefile(exe, executable)
+    except OSError:
+        return False
+
+
+@dataclass
+class DirectDaemon:
+    """A daemon run in the foreground in its own session, tracked by a pid file.
+
+    ``argv[0]`` must be the executable (or an interpreter running the daemon,
+    then ``executable`` names it). The pid file is written by us right after
+    the spawn, mode 0644, atomically; a daemon that writes its own is fine.
+    """
+
+    argv: Sequence[str]
+    pidfile: str
+    executable: str = ""
+    env: Mapping[str, str] | None = None
+    log_path: str = os.devnull
+    term_grace: float = 0.7  # share of the remaining time to wait after SIGTERM
+    _spawned: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.executable:
+            self.executable = self.argv[0]
+
+    def describe(self) -> str:
+        return f"{os.path.basename(self.argv[0])} (pid file {self.pidfile})"
+
+    def pid(self) -> int | None:
+        """The daemon's pid when it is running, else None."""
+        try:
+            with open(self.pidfile, encoding="ascii") as handle:
+                pid = int(handle.read().strip() or "0")
+        except (OSError, ValueError):
+            return None
+        return pid if pid > 0 and _pid_alive(pid, self.executable) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def _write_pidfile(self, pid: int) -> None:
+        directory = os.path.dirname(self.pidfile) or "."
+        os.makedirs(directory, exist_ok=True)
+        tmp = f"{self.pidfile}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="ascii") as handle:
+            handle.write(f"{pid}\n")
+        os.replace(tmp, self.pidfile)
+
+    def start(self, deadline: float) -> None:
+        """Spawn the daemon unless it runs; raise ServiceError if it dies at once."""
+        if self.is_running():
+            return
+        if not os.access(self.executable, os.X_OK):
+            raise ServiceError(f"{self.executable} is not an executable file")
+        with open(self.log_path, "ab") as log:
+            self._spawned = subprocess.Popen(  # noqa: S603 - argument list, no shell
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env=dict(self.env) if self.env is not None else None,
+                close_fds=True,
+            )
+        self._write_pidfile(self._spawned.pid)
+        settle = min(time.monotonic() + 0.2, deadline)
+        while time.monotonic() < settle:
+            if self._spawned.poll() is not None:
+                raise ServiceError(
+                    f"{self.describe()} exited at once with status {self._spawned.returncode}"
+                )
+            time.sleep(_POLL_S)
+
+    def stop(self, deadline: float) -> None:
+        """SIGTERM, wait, then SIGKILL; raise ServiceError if it still runs."""
+        pid = self.pid()
+        if pid is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.pidfile)
+            return
+        os.kill(pid, signal.SIGTERM)
+        grace_end = time.monotonic() + max(0.5, (deadline - time.monotonic()) * self.term_grace)
+        if not self._wait_gone(pid, min(grace_end, deadline)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            if not self._wait_gone(pid, deadline):
+                raise ServiceError(f"{self.describe()} (pid {pid}) survived SIGKILL")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pidfile)
+
+    def _wait_gone(self, pid: int, until: float) -> bool:
+        while True:
+            if self._spawned is not None and self._spawned.pid == pid:
+                self._spawned.poll()
+            if not _pid_alive(pid, self.executable):
+                return True
+            if time.monotonic() >= until:
+                return False
+            time.sleep(_POLL_S)
+
+
+@dataclass
+class SystemdUnit:
+    """A systemd unit driven through ``systemctl``."""
+
+    unit: str
+    systemctl: str = "systemctl"
+
+    def describe(self) -> str:
+        return f"systemd unit {self.unit}"
+
+    def _run(self, verb: str, deadline: float) -> subprocess.CompletedProcess[str]:
+        timeout = max(1.0, deadline - time.monotonic())
+        try:
+            return subprocess.run(  # noqa: S603 - argument list, no shell
+                [self.systemctl, verb, self.unit],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ServiceError(f"systemctl {verb} {self.unit} timed out") from None
+        except OSError as error:
+            raise ServiceError(f"cannot run {self.systemctl}: {error.strerror}") from None
+
+    def is_running(self) -> bool:
+        return self._run("is-active", time.monotonic() + 10).returncode == 0
+
+    def start(self, deadline: float) -> None:
+        done = self._run("start", deadline)
+        if done.returncode != 0:
+            raise ServiceError(f"systemctl start {self.unit} failed: {done.stderr.strip()}")
+
+    def stop(self, deadline: float) -> None:
+        done = self._run("stop", deadline)
+        if done.returncode != 0:
+            raise ServiceError(f"systemctl stop {self.unit} failed: {done.stderr.strip()}")
+
+
+def choose_manager(
+    mode: str, unit: str, direct: DirectDaemon, root: str = "/"
+) -> ServiceManager:
+    """``auto`` | ``systemd`` | ``direct`` → the manager to use.
+
+    :raises ServiceError: when systemd is asked for but not available.
+    """
+    use_systemd = mode == "systemd" or (mode == "auto" and systemd_booted(root))
+    if not use_systemd:
+        return direct
+    systemctl = shutil.which("systemctl")
+    if systemctl is None:
+        raise ServiceError("service_manager=systemd but systemctl is not installed")
+    return SystemdUnit(unit, systemctl)

@@ -1,0 +1,243 @@
+"""Typed parameter and action declarations, shared by the OCF and fence runtimes.
+
+An agent declares its parameters once as :class:`Param` values. From that one
+declaration come the metadata XML, the man page, the parsing of raw string
+values (``OCF_RESKEY_*``, fence options) into typed values, and validation.
+Only the standard library is used: this module is on every agent's fast path.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FALSE_WORDS",
+    "TRUE_WORDS",
+    "ParamError",
+    "ParamType",
+    "Param",
+    "ParamSet",
+    "Params",
+    "Value",
+    "parse_bool",
+]
+
+Value = str | int | bool | None
+
+#: Spellings Pacemaker users write for booleans (ocf-shellfuncs' ocf_is_true and fence-agents).
+TRUE_WORDS = frozenset({"1", "yes", "y", "true", "on", "ja", "enable", "enabled"})
+FALSE_WORDS = frozenset({"0", "no", "n", "false", "off", "nein", "disable", "disabled", ""})
+
+
+class ParamType(enum.Enum):
+    """The value types a parameter can have."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    SELECT = "select"
+
+
+class ParamError(ValueError):
+    """A parameter value is missing or malformed; the message names the parameter."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"parameter '{name}' {problem}")
+        self.name = name
+        self.problem = problem
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse a boolean the way Pacemaker users write them.
+
+    :raises ParamError: when the value is not a recognised boolean spelling.
+    """
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ParamError(name, f"must be a boolean (yes/no, true/false, 1/0), not {raw!r}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One agent parameter.
+
+    ``aliases`` are deprecated names still accepted (and listed as deprecated
+    in metadata); ``secret`` values are masked in logs and never rendered as
+    defaults; ``reloadable`` parameters may change without a restart
+    (OCF 1.1 ``reload-agent``).
+    """
+
+    name: str
+    shortdesc: str
+    longdesc: str = ""
+    type: ParamType = ParamType.STRING
+    default: Value = None
+    required: bool = False
+    unique: bool = False
+    reloadable: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    secret: bool = False
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type is ParamType.SELECT and not self.choices:
+            raise TypeError(f"select parameter {self.name} needs choices")
+        if self.required and self.default is not None:
+            raise TypeError(f"required parameter {self.name} cannot have a default")
+
+    def coerce(self, raw: str) -> Value:
+        """Turn a raw string into this parameter's typed value.
+
+        :raises ParamError: naming this parameter when the value is invalid.
+        """
+        if self.type is ParamType.BOOLEAN:
+            return parse_bool(self.name, raw)
+        if self.type is ParamType.INTEGER:
+            return self._coerce_int(raw)
+        value = raw.strip() if self.type is ParamType.SELECT else raw
+        if self.type is ParamType.SELECT and value not in self.choices:
+            allowed = ", ".join(self.choices)
+            raise ParamError(self.name, f"must be one of {allowed}, not {raw!r}")
+        return value
+
+    def _coerce_int(self, raw: str) -> int:
+        try:
+            number = int(raw.strip(), 10)
+        except ValueError:
+            raise ParamError(self.name, f"must be an integer, not {raw!r}") from None
+        if self.minimum is not None and number < self.minimum:
+            raise ParamError(self.name, f"must be at least {self.minimum}, not {number}")
+        if self.maximum is not None and number > self.maximum:
+            raise ParamError(self.name, f"must be at most {self.maximum}, not {number}")
+        return number
+
+    def default_text(self) -> str | None:
+        """The default as it appears in metadata and man pages (None: no default)."""
+        if self.default is None or self.secret:
+            return None
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        return str(self.default)
+
+    def describe_values(self) -> str:
+        """A sentence on allowed values, appended to long descriptions."""
+        if self.type is ParamType.SELECT:
+            return "Allowed values: " + ", ".join(self.choices) + "."
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"at least {self.minimum}")
+        if self.maximum is not None:
+            bounds.append(f"at most {self.maximum}")
+        return ("Must be " + " and ".join(bounds) + ".") if bounds else ""
+
+
+class Params(Mapping[str, Value]):
+    """Validated, typed parameter values, read-only.
+
+    Typed getters raise ``TypeError`` on a declaration mismatch (a programming
+    error), so handlers can rely on the types without casts.
+    """
+
+    def __init__(self, values: Mapping[str, Value], secrets: Iterable[str] = ()) -> None:
+        self._values = dict(values)
+        self._secrets = frozenset(secrets)
+
+    def __getitem__(self, name: str) -> Value:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def text(self, name: str) -> str:
+        """A string or select value; '' when unset."""
+        value = self._values.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise TypeError(f"{name} is not a string parameter")
+        return value
+
+    def integer(self, name: str) -> int:
+        """An integer value (required or defaulted)."""
+        value = self._values.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} is not a set integer parameter")
+        return value
+
+    def flag(self, name: str) -> bool:
+        """A boolean value; False when unset."""
+        value = self._values.get(name)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} is not a boolean parameter")
+        return value
+
+    def secret_values(self) -> list[str]:
+        """The values of secret parameters, for log scrubbing."""
+        return [
+            v for k, v in self._values.items() if k in self._secrets and isinstance(v, str) and v
+        ]
+
+    def __repr__(self) -> str:
+        shown = {k: ("****" if k in self._secrets and v else v) for k, v in self._values.items()}
+        return f"Params({shown!r})"
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """An agent's parameter declarations, with parsing and validation."""
+
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for param in self.params:
+            for name in (param.name, *param.aliases):
+                if name in seen:
+                    raise TypeError(f"parameter name {name} declared twice")
+                seen.add(name)
+
+    def __iter__(self) -> Iterator[Param]:
+        return iter(self.params)
+
+    def get(self, name: str) -> Param | None:
+        """The declaration for a name or alias, or None."""
+        for param in self.params:
+            if name == param.name or name in param.aliases:
+                return param
+        return None
+
+    def parse(self, raw: Mapping[str, str], *, check_required: bool = True) -> Params:
+        """Validate raw string values (keyed by parameter name or alias).
+
+        Unknown names are ignored here (Pacemaker and fenced pass extra keys);
+        callers that must reject them use :meth:`unknown`.
+
+        :raises ParamError: for the first invalid or missing parameter.
+        """
+        values: dict[str, Value] = {}
+        for param in self.params:
+            given = [n for n in (param.name, *param.aliases) if n in raw]
+            if given:
+                values[param.name] = param.coerce(raw[given[0]])
+            elif param.required and check_required:
+                raise ParamError(param.name, "is required but not set")
+            else:
+                values[param.name] = param.default
+        secrets = [p.name for p in self.params if p.secret]
+        return Params(values, secrets)
+
+    def unknown(self, names: Iterable[str]) -> list[str]:
+        """The names that match no parameter or alias."""
+        return [n for n in names if self.get(n) is None]
