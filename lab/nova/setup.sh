@@ -210,7 +210,7 @@ api_paste_config = $ETC/api-paste.ini
 [api_database]
 connection = $(dburl nova_api)
 [database]
-connection = $(dburl nova_cell1)
+connection = $(dburl nova)
 [conductor]
 workers = 1
 [scheduler]

@@ -83,33 +83,34 @@ wait_port "$EPMD_PORT" epmd
 if [ $FIRST = 1 ]; then
     wait_port "$MYSQL_PORT" mariadb
     sql="CREATE USER IF NOT EXISTS 'openstack'@'$LAB_HOST' IDENTIFIED BY '$DB_PASS';"
-    for db in keystone glance placement nova_api nova_cell0 nova_cell1; do
+    for db in keystone glance placement nova_api nova nova_cell0; do
         sql+=" CREATE DATABASE IF NOT EXISTS $db; GRANT ALL ON $db.* TO 'openstack'@'$LAB_HOST';"
     done
     /usr/bin/mariadb --defaults-file="$ETC/my.cnf" <<< "$sql" ||
         die "cannot create the databases"
     (
-        set -x
+        step() { echo "novalab: $*"; "$@"; }
         cd "$NOVALAB_RUN"
         keystone=("$BIN/keystone-manage" --config-file "$ETC/keystone.conf")
-        "${keystone[@]}" db_sync
-        "${keystone[@]}" fernet_setup --keystone-user root --keystone-group root
-        "${keystone[@]}" credential_setup --keystone-user root --keystone-group root
-        OS_BOOTSTRAP_PASSWORD=$ADMIN_PASS "${keystone[@]}" bootstrap \
+        step "${keystone[@]}" db_sync
+        step "${keystone[@]}" fernet_setup --keystone-user root --keystone-group root
+        step "${keystone[@]}" credential_setup --keystone-user root --keystone-group root
+        # the password goes through the environment, never on a command line
+        OS_BOOTSTRAP_PASSWORD=$ADMIN_PASS step "${keystone[@]}" bootstrap \
             --bootstrap-admin-url "$OS_AUTH_URL/" \
             --bootstrap-internal-url "$OS_AUTH_URL/" \
             --bootstrap-public-url "$OS_AUTH_URL/" \
             --bootstrap-region-id RegionOne
-        "$BIN/glance-manage" --config-file "$ETC/glance-api.conf" db_sync
-        "$BIN/placement-manage" --config-file "$ETC/placement.conf" db sync
+        step "$BIN/glance-manage" --config-file "$ETC/glance-api.conf" db_sync
+        step "$BIN/placement-manage" --config-file "$ETC/placement.conf" db sync
         nova=("$BIN/nova-manage" --config-file "$ETC/nova.conf")
-        "${nova[@]}" api_db sync
-        "${nova[@]}" cell_v2 map_cell0 --database_connection \
-            "mysql+pymysql://openstack:$DB_PASS@$LAB_HOST:$MYSQL_PORT/nova_cell0?charset=utf8"
+        step "${nova[@]}" api_db sync
+        # cell0 is [database]/connection with "_cell0" appended: nova_cell0
+        step "${nova[@]}" cell_v2 map_cell0
         if ! "${nova[@]}" cell_v2 list_cells | grep -q ' cell1 '; then
-            "${nova[@]}" cell_v2 create_cell --name cell1
+            step "${nova[@]}" cell_v2 create_cell --name cell1
         fi
-        "${nova[@]}" db sync
+        step "${nova[@]}" db sync
     ) > "$LOGS/db-init.out" 2>&1 || {
         tail -n 20 "$LOGS/db-init.out" >&2
         die "database initialisation failed, see $LOGS/db-init.out"
@@ -138,7 +139,11 @@ ensure fake-neutron "$NEUTRON_PORT" "$BIN/python" -u "$NOVALAB_DIR/fake_neutron.
 wait_port "$RABBIT_PORT" rabbitmq
 
 # ------------------------------------------------------------- nova
-conductor_starts() { grep -c "Starting conductor node" "$LOGS/nova-conductor.log" 2> /dev/null || true; }
+conductor_starts() {
+    local c
+    c=$(grep -c "Starting conductor node" "$LOGS/nova-conductor.log" 2> /dev/null) || true
+    echo "${c:-0}"
+}
 c0=$(conductor_starts)
 ensure nova-conductor - "$BIN/nova-conductor" --config-file "$ETC/nova.conf" \
     --log-file "$LOGS/nova-conductor.log"
@@ -149,7 +154,7 @@ OS_NOVA_CONFIG_DIR=$ETC OS_NOVA_CONFIG_FILES="api-paste.ini;nova.conf" ensure no
 if started nova-conductor; then
     # computes started before the conductor consumes lose their first RPC call
     n=0
-    until [ "$(conductor_starts)" -gt "${c0:-0}" ]; do
+    until [ "$(conductor_starts)" -gt "$c0" ]; do
         sleep 0.2
         n=$((n + 1))
         [ $n -lt 900 ] || die "nova-conductor did not start, see $LOGS/nova-conductor.log"

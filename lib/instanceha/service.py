@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # subprocess and shutil are imported where used: monitors never need them
+    import subprocess
 
 __all__ = [
     "DirectDaemon",
@@ -121,6 +122,8 @@ class DirectDaemon:
             return
         if not os.access(self.executable, os.X_OK):
             raise ServiceError(f"{self.executable} is not an executable file")
+        import subprocess
+
         with open(self.log_path, "ab") as log:
             self._spawned = subprocess.Popen(  # noqa: S603 - argument list, no shell
                 list(self.argv),
@@ -148,6 +151,8 @@ class DirectDaemon:
                 os.unlink(self.pidfile)
             return
         os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)  # a frozen daemon can only act on TERM once continued
         grace_end = time.monotonic() + max(0.5, (deadline - time.monotonic()) * self.term_grace)
         if not self._wait_gone(pid, min(grace_end, deadline)):
             with contextlib.suppress(ProcessLookupError):
@@ -179,6 +184,8 @@ class SystemdUnit:
         return f"systemd unit {self.unit}"
 
     def _run(self, verb: str, deadline: float) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         timeout = max(1.0, deadline - time.monotonic())
         try:
             return subprocess.run(  # noqa: S603 - argument list, no shell
@@ -217,6 +224,8 @@ def choose_manager(
     use_systemd = mode == "systemd" or (mode == "auto" and systemd_booted(root))
     if not use_systemd:
         return direct
+    import shutil
+
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         raise ServiceError("service_manager=systemd but systemctl is not installed")

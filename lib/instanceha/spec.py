@@ -69,7 +69,9 @@ class Param:
     ``aliases`` are deprecated names still accepted (and listed as deprecated
     in metadata); ``secret`` values are masked in logs and never rendered as
     defaults; ``reloadable`` parameters may change without a restart
-    (OCF 1.1 ``reload-agent``).
+    (OCF 1.1 ``reload-agent``). ``getopt`` is an optional one-letter short
+    command-line option (fence agents: ``-a`` for ``ip``); runtimes without
+    a command line ignore it.
     """
 
     name: str
@@ -85,8 +87,11 @@ class Param:
     maximum: int | None = None
     secret: bool = False
     aliases: tuple[str, ...] = ()
+    getopt: str = ""
 
     def __post_init__(self) -> None:
+        if len(self.getopt) > 1 or (self.getopt and not self.getopt.isalnum()):
+            raise TypeError(f"parameter {self.name}: getopt must be one letter or digit")
         if self.type is ParamType.SELECT and not self.choices:
             raise TypeError(f"select parameter {self.name} needs choices")
         if self.required and self.default is not None:

@@ -6,7 +6,6 @@ Every agent in agents/ must have an entry; the suite fails for one that has not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -21,21 +20,6 @@ class AgentCase:
     ocf_tester: bool = True
     #: Extra environment for probes (import budget).
     probe_env: dict[str, str] = field(default_factory=dict)
-
-
-def libvirtd_sandbox(tmp: Path) -> dict[str, str]:
-    """libvirtd parameters that keep a test daemon's sockets under ``tmp``."""
-    sock_dir = tmp / "libvirt-run"
-    sock_dir.mkdir(exist_ok=True)
-    config = tmp / "libvirtd.conf"
-    config.write_text(f'unix_sock_dir = "{sock_dir}"\n')
-    return {
-        "config": str(config),
-        "pidfile": str(tmp / "libvirtd.pid"),
-        "socket": str(sock_dir / "libvirt-sock"),
-        "uri": f"qemu:///system?socket={sock_dir}/libvirt-sock-ro",
-        "service_manager": "direct",
-    }
 
 
 CASES: dict[str, AgentCase] = {

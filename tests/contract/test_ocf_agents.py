@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from contract.agent_cases import CASES, libvirtd_sandbox
+from contract.agent_cases import CASES
+from labs.agents import libvirtd_sandbox
 from contract.conftest import DTD_DIR, OCF_DIR, need, ocf_agents
 
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.1.rng")

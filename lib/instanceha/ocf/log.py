@@ -10,7 +10,6 @@ it is a terminal or nothing else is configured. Secret values are masked.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -56,6 +55,8 @@ def _file_handler(path: str, level: int) -> logging.Handler | None:
 def _syslog_handler(facility: str) -> logging.Handler | None:
     if not facility or facility == "none" or not os.path.exists("/dev/log"):
         return None
+    import logging.handlers  # only when syslog is configured: keeps monitors light
+
     code = logging.handlers.SysLogHandler.facility_names.get(facility)
     if code is None:
         return None

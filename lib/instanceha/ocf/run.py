@@ -20,7 +20,6 @@ from typing import TextIO
 from instanceha.ocf.agent import AgentSpec
 from instanceha.ocf.context import Context, raw_params
 from instanceha.ocf.log import setup_logging
-from instanceha.ocf.metadata import render_metadata
 from instanceha.ocf.rc import OcfError, OcfRc
 from instanceha.spec import ParamError, Params
 
@@ -86,6 +85,8 @@ def _probe_answer(ctx: Context, error: OcfError) -> OcfError:
 def _answer_without_params(agent: Agent, action: str, stdout: TextIO, stderr: TextIO) -> int | None:
     """Actions answered before parameters are read (None: not one of them)."""
     if action == "meta-data":
+        from instanceha.ocf.metadata import render_metadata  # ElementTree only when asked
+
         stdout.write(render_metadata(agent.spec))
         return OcfRc.SUCCESS
     if action in ("usage", "help", "--help", "-h"):

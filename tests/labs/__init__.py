@@ -1,0 +1,1 @@
+"""Drivers for the real components tests and benchmarks run against."""

@@ -1,0 +1,88 @@
+"""Service control: the systemd path through a recording systemctl, the direct path for real."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from instanceha.service import (
+    DirectDaemon,
+    ServiceError,
+    SystemdUnit,
+    choose_manager,
+    systemd_booted,
+)
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+echo "$@" >> "{log}"
+case "$1" in
+  is-active) test -e "{state}" ;;
+  start) touch "{state}" ;;
+  stop) rm -f "{state}" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def systemctl(tmp_path: Path) -> tuple[Path, Path]:
+    log, state = tmp_path / "calls.log", tmp_path / "active"
+    script = tmp_path / "systemctl"
+    script.write_text(FAKE_SYSTEMCTL.format(log=log, state=state))
+    script.chmod(0o755)
+    return script, log
+
+
+def test_systemd_unit_drives_systemctl(systemctl: tuple[Path, Path]) -> None:
+    script, log = systemctl
+    unit = SystemdUnit("libvirtd.service", str(script))
+    assert not unit.is_running()
+    unit.start(time.monotonic() + 5)
+    assert unit.is_running()
+    unit.stop(time.monotonic() + 5)
+    assert not unit.is_running()
+    assert log.read_text().split("\n")[:4] == [
+        "is-active libvirtd.service",
+        "start libvirtd.service",
+        "is-active libvirtd.service",
+        "stop libvirtd.service",
+    ]
+
+
+def test_systemd_failure_is_a_service_error(tmp_path: Path) -> None:
+    failing = tmp_path / "systemctl"
+    failing.write_text("#!/bin/sh\necho 'Unit nope.service not found.' >&2\nexit 5\n")
+    failing.chmod(0o755)
+    with pytest.raises(ServiceError, match="systemctl start nope.service failed: Unit nope"):
+        SystemdUnit("nope.service", str(failing)).start(time.monotonic() + 5)
+
+
+def test_auto_picks_systemd_only_when_booted_with_it(tmp_path: Path) -> None:
+    daemon = DirectDaemon(["/bin/sleep", "30"], str(tmp_path / "p.pid"))
+    assert not systemd_booted(str(tmp_path))
+    assert choose_manager("auto", "x.service", daemon, root=str(tmp_path)) is daemon
+    (tmp_path / "run/systemd/system").mkdir(parents=True)
+    assert systemd_booted(str(tmp_path))
+    if not Path("/bin/systemctl").exists() and not Path("/usr/bin/systemctl").exists():
+        with pytest.raises(ServiceError, match="systemctl is not installed"):
+            choose_manager("auto", "x.service", daemon, root=str(tmp_path))
+
+
+def test_direct_daemon_start_stop_and_pid_reuse_guard(tmp_path: Path) -> None:
+    pidfile = tmp_path / "sleep.pid"
+    daemon = DirectDaemon(["/bin/sleep", "30"], str(pidfile))
+    daemon.start(time.monotonic() + 5)
+    assert daemon.is_running()
+    daemon.stop(time.monotonic() + 5)
+    assert not daemon.is_running() and not pidfile.exists()
+    pidfile.write_text("1\n")  # pid 1 is alive but is not /bin/sleep
+    assert not daemon.is_running()
+
+
+def test_direct_daemon_that_dies_at_once_is_reported(tmp_path: Path) -> None:
+    daemon = DirectDaemon([sys.executable, "-c", "raise SystemExit(3)"], str(tmp_path / "p.pid"))
+    with pytest.raises(ServiceError, match="exited at once with status 3"):
+        daemon.start(time.monotonic() + 5)
