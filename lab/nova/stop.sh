@@ -16,7 +16,10 @@ for f in "$PIDS"/nova-compute*.pid; do
     [ -e "$f" ] && computes+=("$(basename "$f" .pid)")
 done
 stop_groups 15 "${computes[@]}" nova-scheduler nova-conductor
+echo "novalab: $(ts) nova stopped"
 stop_groups 15 nova-api placement-api glance-api fake-neutron keystone
+echo "novalab: $(ts) API servers stopped"
 stop_groups 20 mariadb rabbitmq
+echo "novalab: $(ts) mariadb, rabbitmq stopped"
 stop_groups 5 epmd
 echo "novalab: stopped in $(ts)"

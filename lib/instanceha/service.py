@@ -53,17 +53,26 @@ def systemd_booted(root: str = "/") -> bool:
     return os.path.isdir(os.path.join(root, "run/systemd/system"))
 
 
-def _pid_alive(pid: int, executable: str) -> bool:
-    """True when ``pid`` runs ``executable`` and is not a zombie."""
+def _cmdline_has(pid: int, marker: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return marker.encode() in cmdline.read()
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int, executable: str, marker: str = "") -> bool:
+    """True when ``pid`` runs ``executable`` (with ``marker`` in its argv) and is not a zombie."""
+    if marker and not _cmdline_has(pid, marker):
+        return False
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]
-        exe = os.readlink(f"/proc/{pid}/exe")
+        exe = os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
     except (OSError, IndexError):
         return False
     if state in ("Z", "X"):
         return False
-    exe = exe.removesuffix(" (deleted)")
     if os.path.basename(exe) == os.path.basename(executable):
         return True
     try:
@@ -86,6 +95,8 @@ class DirectDaemon:
     executable: str = ""
     env: Mapping[str, str] | None = None
     log_path: str = os.devnull
+    marker: str = ""  # a string the daemon's argv must contain (guards against pid reuse)
+    user: str | None = None  # run as this user (root when None)
     term_grace: float = 0.7  # share of the remaining time to wait after SIGTERM
     _spawned: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -103,7 +114,7 @@ class DirectDaemon:
                 pid = int(handle.read().strip() or "0")
         except (OSError, ValueError):
             return None
-        return pid if pid > 0 and _pid_alive(pid, self.executable) else None
+        return pid if pid > 0 and _pid_alive(pid, self.executable, self.marker) else None
 
     def is_running(self) -> bool:
         return self.pid() is not None
@@ -133,6 +144,7 @@ class DirectDaemon:
                 start_new_session=True,
                 env=dict(self.env) if self.env is not None else None,
                 close_fds=True,
+                user=self.user,
             )
         self._write_pidfile(self._spawned.pid)
         settle = min(time.monotonic() + 0.2, deadline)
@@ -166,7 +178,7 @@ class DirectDaemon:
         while True:
             if self._spawned is not None and self._spawned.pid == pid:
                 self._spawned.poll()
-            if not _pid_alive(pid, self.executable):
+            if not _pid_alive(pid, self.executable, self.marker):
                 return True
             if time.monotonic() >= until:
                 return False

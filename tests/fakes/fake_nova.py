@@ -8,18 +8,21 @@ measured on the real lab, see ``tests/contract/nova_contract.py``):
 * ``evacuate`` is refused with :class:`NovaConflict` while the source service
   is up and not forced down, while the server has a task in progress, or when
   its vm_state is not active/stopped/error. It creates an ``evacuation``
-  migration that progresses one stage per tick::
+  migration that progresses one stage per tick, as nova-compute 34 does it
+  (``_do_rebuild_instance`` then ``finish_evacuation``)::
 
-      call       migration accepted,      server REBUILD / rebuilding, host = source
-      tick 1     migration pre-migrating, task_state rebuild_spawning
-      tick 2     server ACTIVE or SHUTOFF, task_state None, host STILL the source
-      tick 3     migration done, server host = destination
+      call     migration accepted,      server REBUILD / rebuilding, host = source
+      tick 1   migration pre-migrating, task_state rebuild_spawning
+      tick 2   server ACTIVE, task_state None, host STILL the source
+      tick 3   migration done, server host = destination
 
-  (real Nova shows the final status before it moves the host: "ACTIVE is not
-  completion"). Power state follows the access layer's strategy: the server
-  ends in the state it had, except that a SHUTOFF server ends ACTIVE when the
-  fake's ``max_microversion`` is below 2.95 (the engine's power fix-up then
-  stops it, see :func:`instanceha.nova.model.power_fixup`).
+  A server that was SHUTOFF takes one more tick: after the rebuild Nova shows
+  it ACTIVE / ``powering-off``, then SHUTOFF, and only then moves the host.
+  Real Nova shows the final status before it moves the host ("ACTIVE is not
+  completion"). The power state is kept (the access layer evacuates below
+  microversion 2.95); ``stop_evacuated=True`` mimics 2.95+, where every
+  evacuated server ends SHUTOFF, so engine tests can exercise the power fix-up
+  (:func:`instanceha.nova.model.power_fixup`). An ERROR server ends ACTIVE.
 * ``unforce_down`` raises :class:`NovaConflict` while ``done`` evacuations from
   the host remain; :meth:`FakeNova.restart_compute` moves them to ``completed``.
 * ``start_server``/``stop_server`` are refused (:class:`NovaConflict`) unless
@@ -148,7 +151,7 @@ class _Migration:
     updated_at: str
     stage: int = 0
     due: float = 0.0
-    end_vm_state: str = "active"
+    power_off: bool = False  # stopped before the host moves (a SHUTOFF server)
     fail_status: str | None = None  # "error"/"failed": this evacuation fails
 
     def snapshot(self) -> Migration:
@@ -183,7 +186,7 @@ class FakeNova:
 
     ``clock`` drives progression (``None``: only :meth:`advance`/:meth:`settle`
     move things); ``step_seconds`` is the time one stage takes;
-    ``max_microversion`` mimics the server's maximum (power-state behaviour);
+    ``stop_evacuated`` makes every evacuated server end SHUTOFF (Nova 2.95+);
     ``page_size`` is the page size :meth:`list_servers_on_host` pretends to use
     (counted in :attr:`pages_fetched`, to prove paging in contract tests).
     """
@@ -193,12 +196,12 @@ class FakeNova:
         clock: Clock | None = None,
         *,
         step_seconds: float = 0.3,
-        max_microversion: tuple[int, int] = (2, 104),
+        stop_evacuated: bool = False,
         page_size: int = 1000,
     ) -> None:
         self._clock = clock
         self._step = step_seconds
-        self.max_microversion = max_microversion
+        self.stop_evacuated = stop_evacuated
         self.page_size = page_size
         self.pages_fetched = 0
         self.calls: list[tuple[str, tuple[object, ...]]] = []
@@ -407,12 +410,9 @@ class FakeNova:
                         f"Nova refused to evacuate server {server_id}: the target host"
                         " is the source host"
                     )
-            if srv.vm_state == "stopped" and self.max_microversion < (2, 95):
-                end = "active"  # pre-2.95 Nova starts a stopped server (fix-up: stop it)
-            elif srv.vm_state == "stopped":
-                end = "stopped"
-            else:
-                end = "active"  # an ERROR server is rebuilt running
+            power_off = srv.vm_state == "stopped" or (
+                self.stop_evacuated and srv.vm_state != "error"
+            )
             failures = self._evacuation_failures.get(server_id) or self._evacuation_failures.get(
                 None
             )
@@ -428,7 +428,7 @@ class FakeNova:
                 created_at=now,
                 updated_at=now,
                 due=self._now() + self._step,
-                end_vm_state=end,
+                power_off=power_off,
                 fail_status=fail_status,
             )
             self._migrations.append(mig)
@@ -522,7 +522,12 @@ class FakeNova:
                 mig.status = mig.fail_status
                 srv.vm_state = "error"
                 return
-            srv.vm_state = mig.end_vm_state  # host still the source: not complete yet
+            srv.vm_state = "active"  # host still the source: not complete yet
+            if mig.power_off:
+                srv.task_state = "powering-off"
+        elif mig.stage == 3 and mig.power_off:
+            srv.vm_state = "stopped"
+            srv.task_state = None
         else:
             srv.host = mig.dest
             mig.status = "done"
@@ -577,11 +582,6 @@ class FakeNova:
             return self._servers[server_id]
         except KeyError:
             raise NovaNotFound(f"server {server_id} not found") from None
-
-    def with_max_microversion(self, version: tuple[int, int]) -> FakeNova:
-        """Set the maximum microversion the fake pretends to support; returns self."""
-        self.max_microversion = version
-        return self
 
 
 class _Call:

@@ -167,9 +167,7 @@ class NodeAttributes:
                 found[node] = nv.get("value", "")
         return found
 
-    def compare_and_set(
-        self, node: str, name: str, expected: str | None, new: str | None
-    ) -> bool:
+    def compare_and_set(self, node: str, name: str, expected: str | None, new: str | None) -> bool:
         """Atomically replace ``expected`` by ``new``; None means "absent".
 
         Returns True when this call made the change (or when both are None and
@@ -304,15 +302,23 @@ class TransientAttributes:
         if "\n" in value or "\0" in value:
             raise ValueError("attribute values are single-line")
         self._write(
-            ["attrd_updater", f"--update={value}", f"--name={validate_name(name)}",
-             f"--node={_validate_node(node)}"]
+            [
+                "attrd_updater",
+                f"--update={value}",
+                f"--name={validate_name(name)}",
+                f"--node={_validate_node(node)}",
+            ]
         )
 
     def delete(self, node: str, name: str) -> None:
         """Delete ``name`` on ``node`` (no error when unset)."""
         self._write(
-            ["attrd_updater", "--delete", f"--name={validate_name(name)}",
-             f"--node={_validate_node(node)}"]
+            [
+                "attrd_updater",
+                "--delete",
+                f"--name={validate_name(name)}",
+                f"--node={_validate_node(node)}",
+            ]
         )
 
     def _write(self, argv: list[str]) -> None:

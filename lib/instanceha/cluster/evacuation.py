@@ -188,8 +188,10 @@ class EvacuationRequests:
         if cur is None:
             return None
         now = self._clock.time()
-        if cur.state is EvacuationState.IN_PROGRESS and cur.owner != owner and (
-            stale_after is None or cur.age(now) < stale_after
+        if (
+            cur.state is EvacuationState.IN_PROGRESS
+            and cur.owner != owner
+            and (stale_after is None or cur.age(now) < stale_after)
         ):
             return None
         if cur.state is EvacuationState.DONE:
@@ -199,7 +201,9 @@ class EvacuationRequests:
 
     def renew(self, node: str, owner: str) -> bool:
         """Refresh ``owner``'s claim time (a heartbeat against stale takeover)."""
-        return self._from_owner(node, owner, EvacuationRequest.in_progress(owner, self._clock.time()))
+        return self._from_owner(
+            node, owner, EvacuationRequest.in_progress(owner, self._clock.time())
+        )
 
     def complete(self, node: str, owner: str) -> bool:
         """``owner`` finished: ``in-progress:<owner>`` becomes ``done``."""

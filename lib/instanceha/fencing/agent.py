@@ -12,10 +12,6 @@ from instanceha.spec import Param, ParamSet, Value
 
 __all__ = ["FenceAgentSpec", "PlugUse"]
 
-#: Actions answered without talking to the device.
-LOCAL_ACTIONS = frozenset({"metadata", "manpage", "validate-all"})
-
-
 class PlugUse(enum.Enum):
     """What the ``plug``/``port`` parameter means to an agent."""
 

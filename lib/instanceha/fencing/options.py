@@ -93,8 +93,8 @@ def parse_stdin(params: ParamSet, text: str) -> RawOptions:
     """Options from ``name=value`` lines; unknown names are collected, not fatal."""
     values: dict[str, str] = {}
     ignored: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")

@@ -8,21 +8,21 @@ and evacuating a stopped server without starting it needs 2.95.
 **Microversions** are negotiated once per client from the compute endpoint's
 version document (see :class:`instanceha.nova.wire.ApiVersions`): services by
 UUID at 2.53 (host/binary at 2.11 below that), servers at 2.47 (flavor extra
-specs embedded), migrations at 2.59 (paging), evacuations as below.
+specs embedded), migrations at 2.59 (paging), evacuate at 2.68 (2.29 on older
+Nova).
 
-**Power state across an evacuation** (``evacuate`` returns nothing):
+**Power state across an evacuation** (``evacuate`` is one POST and returns
+nothing): below microversion 2.95 Nova itself keeps it. An ACTIVE server is
+rebuilt running; a SHUTOFF server is rebuilt and stopped again by
+nova-compute *before* it moves ``host`` and marks the migration ``done``; an
+ERROR server is rebuilt running. We never evacuate at 2.95+, where Nova
+would leave every server SHUTOFF. Measured on the lab (nova 34, max 2.104) by
+the contract suite.
 
-* ACTIVE (or ERROR) server: evacuated at 2.68 (2.29 on older Nova), so Nova
-  rebuilds it running. Nothing more to do.
-* SHUTOFF server, Nova max ≥ 2.95: evacuated at 2.95, so Nova rebuilds it
-  stopped and never starts the guest. Nothing more to do.
-* SHUTOFF server, Nova max < 2.95: Nova rebuilds it running; the engine must
-  stop it once the evacuation has finished.
-
-The engine applies one rule that covers all three: remember each server's
-status before ``evacuate``; once :func:`instanceha.nova.model.evacuation_finished`
-holds for the server (``get_server``), call the method named by
-:func:`instanceha.nova.model.power_fixup` (``stop_server``/``start_server``) if any.
+The engine keeps one safety net, a no-op with this client: remember each
+server's status before ``evacuate``; once
+:func:`instanceha.nova.model.evacuation_finished` holds (``get_server``), call
+the method :func:`instanceha.nova.model.power_fixup` names, if any.
 
 **Errors**: every failure leaves as a :class:`NovaError` subclass with a one-line
 message and no chained traceback (see :func:`translate_error`). Secrets are
@@ -451,19 +451,17 @@ class NovaClient:
         return server_from_json(doc, lookup)
 
     def evacuate(self, server_id: str, target_host: str | None = None) -> None:
-        """``POST /servers/{id}/action {"evacuate": {...}}``; the scheduler picks unless
-        ``target_host``. Reads the server first to choose the microversion that
-        preserves its power state (module docstring). Refusals (source service
-        still up, task in progress, bad vm_state) raise NovaConflict."""
-        doc = self._server_doc(server_id)
-        stopped = doc.get("OS-EXT-STS:vm_state") == "stopped" or doc.get("status") == "SHUTOFF"
+        """``POST /servers/{id}/action {"evacuate": {...}}`` below 2.95, so the power
+        state is kept (module docstring); the scheduler picks unless ``target_host``.
+        Refusals (source service still up, task in progress, bad vm_state) raise
+        NovaConflict; an unknown server or target host NovaNotFound."""
         body: dict[str, object] = {}
         if target_host is not None:
             body["host"] = target_host
         self._request(
             "POST",
             f"/servers/{server_id}/action",
-            microversion=self.versions.evacuate(stopped),
+            microversion=self.versions.evacuate,
             body={"evacuate": body},
         )
 

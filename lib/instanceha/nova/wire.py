@@ -14,10 +14,16 @@ services           2.53 (2.11 if max < 2.53)  UUID ids and ``PUT /os-services/{i
                                               2.11 host/binary ``force-down``/``disable``
 servers            2.47 (2.23 if max < 2.47)  flavor with ``extra_specs`` embedded
 migrations         2.59 (2.23 if max < 2.59)  uuid + paging; ``migration_type`` from 2.23
-evacuate, SHUTOFF  2.95 if max >= 2.95        2.95 leaves the server stopped
-evacuate, other    2.68 (2.29, 2.23)          < 2.95: the server comes back running;
+evacuate           2.68 (2.29, 2.23)          below 2.95 Nova keeps the power state;
                                               2.68 drops ``force``, 2.29 validates host
 =================  =========================  =============================================
+
+Never 2.95+ for evacuate: from 2.95 Nova leaves *every* evacuated server
+stopped. Below it, nova-compute rebuilds the server and, when it was stopped,
+stops it again before it moves ``host`` and marks the migration ``done``
+(``_do_rebuild_instance``: "bringing vm to original state"), so ACTIVE stays
+ACTIVE and SHUTOFF stays SHUTOFF with no extra call. (Both ways the guest of a
+stopped server runs briefly on the destination: Nova spawns, then powers off.)
 """
 
 from __future__ import annotations
@@ -149,19 +155,8 @@ class ApiVersions:
         return "2.59" if self.paged_migrations else _fmt(MIN_SUPPORTED)
 
     @property
-    def keeps_stopped(self) -> bool:
-        """True when an evacuated SHUTOFF server can stay SHUTOFF (2.95+)."""
-        return self.maximum >= (2, 95)
-
-    def evacuate(self, stopped: bool) -> str:
-        """Microversion for evacuating a server; ``stopped``: it is SHUTOFF now.
-
-        A SHUTOFF server uses 2.95 when available (it stays stopped); every
-        other server, or a SHUTOFF one on an older Nova, uses the newest
-        microversion below 2.95 we know (it comes back running).
-        """
-        if stopped and self.keeps_stopped:
-            return "2.95"
+    def evacuate(self) -> str:
+        """Microversion for evacuating: below 2.95, so Nova keeps the power state."""
         if self.maximum >= (2, 68):
             return "2.68"
         if self.maximum >= (2, 29):

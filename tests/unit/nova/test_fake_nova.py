@@ -133,13 +133,31 @@ def test_refusals() -> None:
         fake.start_server(sid)  # already ACTIVE
 
 
-def test_stopped_server_before_2_95_comes_back_running() -> None:
-    fake = cloud(max_microversion=(2, 94))
+def test_stopped_server_is_stopped_again_before_the_host_moves() -> None:
+    fake = cloud()
     sid = fake.add_server("c1", status="SHUTOFF").id
     failed_host(fake)
     fake.evacuate(sid)
+    seen = []
+    for _ in range(4):
+        fake.advance()
+        srv = fake.get_server(sid)
+        seen.append((srv.status, srv.task_state, srv.host == "c1"))
+    assert seen == [
+        ("REBUILD", "rebuild_spawning", True),
+        ("ACTIVE", "powering-off", True),
+        ("SHUTOFF", None, True),
+        ("SHUTOFF", None, False),
+    ]
+
+
+def test_stop_evacuated_mimics_2_95() -> None:
+    fake = cloud(stop_evacuated=True)
+    sid = fake.add_server("c1").id
+    failed_host(fake)
+    fake.evacuate(sid)
     fake.settle()
-    assert fake.get_server(sid).status == "ACTIVE"
+    assert fake.get_server(sid).status == "SHUTOFF"
 
 
 def test_power_operations_on_a_dead_host_are_refused() -> None:

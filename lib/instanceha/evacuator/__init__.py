@@ -1,0 +1,1 @@
+"""The evacuator: NovaEvacuate's supervised worker that turns durable requests into evacuations."""

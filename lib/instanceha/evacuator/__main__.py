@@ -1,0 +1,101 @@
+"""``python3 -m instanceha.evacuator CONFIG.json``: the worker NovaEvacuate supervises.
+
+CONFIG.json (root-only, written by NovaEvacuate's start) holds the agent's
+parameters, the heartbeat path and the owner name. SIGTERM stops the worker
+cleanly: it releases its claims for prompt resumption elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+from instanceha.cluster import ClusterError, ClusterNodes
+from instanceha.evacuation.config import EngineConfig
+from instanceha.evacuation.policy import Mode, PolicyConfig
+from instanceha.evacuator.guard import GuardConfig
+from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
+from instanceha.nova.model import NovaPort
+from instanceha.ocf.log import setup_logging
+from instanceha.openstack_params import cloud_config, host_map
+from instanceha.spec import ParamError, Params
+
+__all__ = ["main", "settings_from"]
+
+
+def settings_from(params: Params, owner: str, heartbeat: str) -> EvacuatorSettings:
+    """The worker's settings from NovaEvacuate's parameters."""
+    poll = float(params.integer("poll_interval"))
+    reserved = tuple(h.strip() for h in params.text("reserved_hosts").split(",") if h.strip())
+    return EvacuatorSettings(
+        owner=owner,
+        heartbeat_path=heartbeat,
+        poll_interval=poll,
+        stale_after=float(params.integer("takeover_after")),
+        engine=EngineConfig(
+            max_parallel=params.integer("max_parallel"),
+            stagger=params.integer("stagger_ms") / 1000.0,
+            max_attempts=params.integer("max_attempts"),
+            instance_timeout=float(params.integer("instance_timeout")),
+            poll_interval=min(2.0, poll),
+        ),
+        policy=PolicyConfig(mode=Mode(params.text("evacuation_mode")),
+                            key=params.text("tag_key"), reserved_hosts=reserved),
+        guard=GuardConfig(max_hosts=params.integer("mass_failure_hosts"),
+                          max_share=params.integer("mass_failure_percent") / 100.0,
+                          window=float(params.integer("mass_failure_window"))),
+    )
+
+
+def _owner(configured: str) -> str:
+    if configured:
+        return configured
+    try:
+        return ClusterNodes().local_name()
+    except ClusterError:
+        return socket.gethostname().split(".")[0]
+
+
+def main() -> None:
+    """Run the worker until SIGTERM."""
+    from instanceha.agents.nova_evacuate import SPEC
+
+    if len(sys.argv) != 2:
+        sys.stderr.write("usage: python3 -m instanceha.evacuator CONFIG.json\n")
+        sys.exit(2)
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        payload = json.load(handle)
+    try:
+        params = SPEC.params.parse(payload["params"])
+    except ParamError as error:
+        sys.stderr.write(f"evacuator: {error}\n")
+        sys.exit(6)
+    setup_logging("NovaEvacuate", os.environ.get("OCF_RESOURCE_INSTANCE", ""), os.environ,
+                  params.secret_values())
+    logging.getLogger("instanceha.evacuator").setLevel(logging.NOTSET)
+
+    def nova() -> NovaPort:
+        from instanceha.nova.client import NovaClient
+
+        return NovaClient(cloud_config(params, os.environ))
+
+    settings = settings_from(params, _owner(payload.get("owner", "")), payload["heartbeat"])
+    evacuator = Evacuator(settings, nova, host_map(params))
+    stop = threading.Event()
+
+    def on_term(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    evacuator.run(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The evacuator loop: durable requests in, evacuations out, progress in node attributes.
+
+Each pass (every ``poll_interval`` seconds):
+
+1. touch the heartbeat file (NovaEvacuate's monitor checks its age);
+2. reconcile with the fencing history: a compute node fenced recently whose
+   request is absent or older than the fencing gets a new request, unless
+   Nova reports its nova-compute up and not forced down (never evacuate a
+   live host) — this catches an alert that never ran;
+3. apply the mass-failure guard (:mod:`instanceha.evacuator.guard`);
+4. claim each claimable request (``requested``, or a dead owner's stale
+   ``in-progress``) and run the engine for it in its own thread; renew the
+   claims of running hosts; a finished run completes the request when every
+   protected instance is accounted for, and gives it back for a later retry
+   otherwise.
+
+Stopping releases this worker's claims, so another controller (or this one,
+restarted) resumes at once; the engine reads what was done back from Nova.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from instanceha.clock import Clock, SystemClock
+from instanceha.cluster import (
+    ClusterError,
+    ClusterNodes,
+    EvacuationRequest,
+    EvacuationRequests,
+    EvacuationState,
+    FenceHistory,
+    NodeAttributes,
+)
+from instanceha.evacuation.config import EngineConfig
+from instanceha.evacuation.engine import EvacuationEngine
+from instanceha.evacuation.outcome import HostProgress, HostReport
+from instanceha.evacuation.policy import PolicyConfig
+from instanceha.evacuator.cib_journal import CibJournal
+from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig, evaluate
+from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
+from instanceha.nova.model import NovaError, NovaPort
+
+__all__ = ["PROGRESS_ATTRIBUTE", "RESULT_ATTRIBUTE", "Evacuator", "EvacuatorSettings"]
+
+_LOG = logging.getLogger("instanceha.evacuator")
+
+PROGRESS_ATTRIBUTE = "instanceha-evacuation-progress"
+RESULT_ATTRIBUTE = "instanceha-evacuation-result"
+
+
+@dataclass(frozen=True)
+class EvacuatorSettings:
+    """What the worker needs besides its collaborators."""
+
+    owner: str
+    heartbeat_path: str
+    poll_interval: float = 5.0
+    stale_after: float = 60.0
+    retry_after: float = 30.0
+    history_window: float = 3600.0
+    progress_every: float = 2.0
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+
+
+class Evacuator:
+    """Runs passes until stopped; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: EvacuatorSettings,
+        nova_factory: Callable[[], NovaPort],
+        host_map: HostMap,
+        *,
+        attributes: NodeAttributes | None = None,
+        nodes: ClusterNodes | None = None,
+        history: FenceHistory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self._nova_factory = nova_factory
+        self._nova: NovaPort | None = None
+        self._base_map = host_map
+        self.attrs = attributes or NodeAttributes()
+        self.clock = clock or SystemClock()
+        self.requests = EvacuationRequests(self.attrs, clock=self.clock)
+        self.nodes = nodes or ClusterNodes()
+        self.history = history or FenceHistory()
+        self._running: dict[str, threading.Thread] = {}
+        self._retry_at: dict[str, float] = {}
+        self._last_progress: dict[str, float] = {}
+        self._guard_reason = ""
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def nova(self) -> NovaPort:
+        """The Nova client, created on first use (keeps start and probes cheap)."""
+        if self._nova is None:
+            self._nova = self._nova_factory()
+        return self._nova
+
+    def host_map(self) -> HostMap:
+        """The mapping rules with the Nova host names nodes have published."""
+        published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
+        return HostMap(self._base_map.explicit, self._base_map.domain, published)
+
+    def heartbeat(self) -> None:
+        """Tell the monitor we are alive (mtime of the heartbeat file)."""
+        with open(self.settings.heartbeat_path, "a", encoding="ascii"):
+            pass
+        os.utime(self.settings.heartbeat_path)
+
+    # ------------------------------------------------------------ one pass
+
+    def run_pass(self) -> None:
+        """One look at the cluster: reconcile, guard, claim, renew."""
+        self.heartbeat()
+        requests = self.requests.all()
+        computes = self._computes()
+        self._reconcile_history(requests, computes)
+        requests = self.requests.all()
+        holds = self.attrs.get_all(HOLD_ATTRIBUTE)
+        verdict = evaluate(self.settings.guard, requests, holds, len(computes), self.clock.time())
+        if verdict.tripped:
+            if verdict.reason != self._guard_reason:
+                _LOG.critical("mass-failure guard: HOLDING evacuation of %s: %s",
+                              ", ".join(sorted(verdict.held)), verdict.reason)
+                self._guard_reason = verdict.reason
+            for node in verdict.held:
+                if not holds.get(node, "").startswith("held:"):
+                    self.attrs.set(node, HOLD_ATTRIBUTE, f"held:{int(self.clock.time())}")
+        for node, request in sorted(requests.items()):
+            if node in verdict.held:
+                continue
+            self._handle(node, request)
+
+    def _computes(self) -> set[str]:
+        published = set(self.attrs.get_all(NOVA_HOST_ATTRIBUTE))
+        try:
+            remote = {n.name for n in self.nodes.remote_nodes()}
+        except ClusterError as error:
+            _LOG.warning("cannot list remote nodes: %s", error)
+            remote = set()
+        return published | remote
+
+    def _handle(self, node: str, request: EvacuationRequest) -> None:
+        with self._lock:
+            running = node in self._running and self._running[node].is_alive()
+        if running:
+            self.requests.renew(node, self.settings.owner)
+            return
+        if request.state is EvacuationState.DONE:
+            return
+        if self.clock.time() < self._retry_at.get(node, 0.0):
+            return
+        claimed = self.requests.claim(node, self.settings.owner,
+                                      stale_after=self.settings.stale_after)
+        if claimed is None:
+            return
+        _LOG.info("claimed evacuation of %s (was %s)", node, request.encode())
+        thread = threading.Thread(target=self._evacuate, args=(node,), daemon=True,
+                                  name=f"evacuate-{node}")
+        with self._lock:
+            self._running[node] = thread
+        thread.start()
+
+    # ------------------------------------------------------------ one host
+
+    def _evacuate(self, node: str) -> None:
+        try:
+            host = self.host_map().nova_host(node)
+            journal = CibJournal(self.attrs, lambda _host: node)
+            engine = EvacuationEngine(
+                self.nova, clock=self.clock, config=self.settings.engine,
+                policy=self.settings.policy, journal=journal,
+                on_progress=lambda progress: self._publish_progress(node, progress),
+            )
+            self._set(node, PROGRESS_ATTRIBUTE, f"started on {self.settings.owner}")
+            report = engine.run(host)
+            self._finish(node, report, journal)
+        except (HostMapError, NovaError, ClusterError) as error:
+            _LOG.error("evacuation of %s failed to run: %s; retrying in %.0fs",
+                       node, error, self.settings.retry_after)
+            self._set(node, RESULT_ATTRIBUTE, f"error: {error}")
+            self._give_back(node)
+        except Exception:
+            _LOG.exception("evacuation of %s crashed; retrying", node)
+            self._give_back(node)
+        finally:
+            with self._lock:
+                self._running.pop(node, None)
+
+    def _finish(self, node: str, report: HostReport, journal: CibJournal) -> None:
+        summary = report.summary().splitlines()[0]
+        self._set(node, RESULT_ATTRIBUTE, summary)
+        if report.complete:
+            if self.requests.complete(node, self.settings.owner):
+                _LOG.info("evacuation of %s complete: %s", node, summary)
+                journal.clear(report.host)
+                self._set(node, PROGRESS_ATTRIBUTE, "complete")
+            else:
+                _LOG.warning("evacuation of %s finished but the request changed hands", node)
+        else:
+            _LOG.warning("evacuation of %s unfinished (%s); retrying in %.0fs",
+                         node, report.error or "pending instances", self.settings.retry_after)
+            self._give_back(node)
+
+    def _give_back(self, node: str) -> None:
+        self._retry_at[node] = self.clock.time() + self.settings.retry_after
+        try:
+            self.requests.release(node, self.settings.owner)
+        except ClusterError as error:
+            _LOG.warning("cannot release %s: %s", node, error)
+
+    def _publish_progress(self, node: str, progress: HostProgress) -> None:
+        now = self.clock.monotonic()
+        finished = progress.in_flight == 0 and progress.pending == 0
+        recently = now - self._last_progress.get(node, -1e9) < self.settings.progress_every
+        if recently and not finished:
+            return
+        self._last_progress[node] = now
+        self._set(node, PROGRESS_ATTRIBUTE,
+                  f"{progress.evacuated}/{progress.total} evacuated, {progress.failed} failed, "
+                  f"{progress.skipped} skipped, {progress.in_flight} in flight")
+
+    def _set(self, node: str, name: str, value: str) -> None:
+        try:
+            self.attrs.set(node, name, value)
+        except ClusterError as error:
+            _LOG.warning("cannot publish %s on %s: %s", name, node, error)
+
+    # ------------------------------------------------------------ missed alerts
+
+    def _reconcile_history(self, requests: Mapping[str, EvacuationRequest],
+                           computes: set[str]) -> None:
+        try:
+            events = self.history.events()
+        except ClusterError as error:
+            _LOG.warning("cannot read the fencing history: %s", error)
+            return
+        now = self.clock.time()
+        latest: dict[str, float] = {}
+        for event in events:
+            if event.target in computes and event.node_was_killed and event.completed_at:
+                latest[event.target] = max(latest.get(event.target, 0.0), event.completed_at)
+        for node, fenced_at in latest.items():
+            if now - fenced_at > self.settings.history_window:
+                continue
+            request = requests.get(node)
+            if request is not None and (request.state is not EvacuationState.DONE
+                                        or request.since >= int(fenced_at)):
+                continue
+            if self._nova_says_up(node):
+                continue
+            if self.requests.request(node):
+                _LOG.warning("%s was fenced at %d but no evacuation was requested "
+                             "(missed alert?): requested now", node, fenced_at)
+
+    def _nova_says_up(self, node: str) -> bool:
+        try:
+            host = self.host_map().nova_host(node)
+            services = self.nova.list_compute_services(host)
+        except (HostMapError, NovaError) as error:
+            _LOG.warning("not reconciling %s: cannot check Nova: %s", node, error)
+            return True  # unknown: do not evacuate on a guess
+        live = [s for s in services if s.state == "up" and not s.forced_down]
+        if live:
+            _LOG.warning("%s was fenced but Nova reports nova-compute on %s up: not evacuating",
+                         node, host)
+        return bool(live)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def run(self, stop: threading.Event) -> None:
+        """Run passes until ``stop`` is set, then release our claims."""
+        _LOG.info("evacuator started on %s", self.settings.owner)
+        while not stop.is_set():
+            try:
+                self.run_pass()
+            except ClusterError as error:
+                _LOG.warning("pass failed, retrying: %s", error)
+            except Exception:
+                _LOG.exception("pass crashed, retrying")
+            stop.wait(self.settings.poll_interval)
+        self.release_all()
+        _LOG.info("evacuator stopped on %s", self.settings.owner)
+
+    def release_all(self) -> None:
+        """Give back every request we hold, for a prompt takeover."""
+        try:
+            requests = self.requests.all()
+        except ClusterError as error:
+            _LOG.warning("cannot read requests on stop: %s", error)
+            return
+        for node, request in requests.items():
+            ours = request.owner == self.settings.owner
+            if request.state is EvacuationState.IN_PROGRESS and ours:
+                self.requests.release(node, self.settings.owner)
+                _LOG.info("released %s for resumption", node)

@@ -1,0 +1,101 @@
+"""Logging for fence agents, like fence-agents: stderr, ``verbose``, ``debug_file``.
+
+Lines go to stderr (warnings and errors; everything with ``verbose``; nothing
+with ``quiet``), where pacemaker-fenced picks them up, and, with
+``debug_file``, every line is appended to that file, created with mode 0600.
+Secret values are masked in every line, including values learnt after setup
+(a password read by ``password_script``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from typing import TextIO
+
+__all__ = ["LOGGER_NAME", "TRACE", "SecretMask", "open_private", "setup_logging"]
+
+LOGGER_NAME = "instanceha"
+#: Below DEBUG: only ``debug_file`` records it (tracebacks of unexpected failures).
+TRACE = 5
+_FORMAT = "%(asctime)s %(levelname)s: %(message)s"
+_MASK = "****"
+
+
+class SecretMask(logging.Filter):
+    """Replaces every known secret in a record's message with ``****``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Mask these values from now on (empty values are ignored)."""
+        self._secrets = sorted({*self._secrets, *(s for s in secrets if s)}, key=len,
+                               reverse=True)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret replaced."""
+        for secret in self._secrets:
+            text = text.replace(secret, _MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = self.mask(record.getMessage())
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self.mask(record.exc_text)
+            record.msg, record.args = message, None
+        return True
+
+
+def open_private(path: str) -> TextIO:
+    """Open ``path`` for appending, created 0600; an existing file we own is made 0600.
+
+    :raises OSError: when it cannot be opened.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        info = os.fstat(fd)
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def setup_logging(stderr: TextIO, *, verbose: bool = False, quiet: bool = False,
+                  debug_file: TextIO | None = None,
+                  mask: SecretMask | None = None) -> logging.Logger:
+    """(Re)configure the ``instanceha`` logger for one agent invocation."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        if isinstance(old, logging.StreamHandler) and old.stream is not stderr:
+            old.close()
+    logger.propagate = False
+    logger.setLevel(TRACE)
+    mask = mask or SecretMask()
+    formatter = logging.Formatter(_FORMAT)
+    handlers: list[logging.Handler] = []
+    if not quiet:
+        to_stderr = logging.StreamHandler(stderr)
+        to_stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
+        handlers.append(to_stderr)
+    if debug_file is not None:
+        to_file = logging.StreamHandler(debug_file)
+        to_file.setLevel(TRACE)
+        handlers.append(to_file)
+    for handler in handlers:
+        handler.addFilter(mask)
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    if not handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger

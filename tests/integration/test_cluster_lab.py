@@ -1,0 +1,62 @@
+"""The live cluster lab itself: hosts are real remote nodes, fenced through their own BMC."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from instanceha.cluster.history import FenceHistory, successes_since
+from labs.cluster_lab import ClusterLab
+
+pytestmark = [pytest.mark.integration, pytest.mark.lab]
+
+
+@pytest.fixture
+def lab(cluster_lab: ClusterLab) -> ClusterLab:
+    """The session lab with every host online."""
+    cluster_lab.wait_hosts_online(timeout=60)
+    return cluster_lab
+
+
+def test_hosts_are_isolated_remote_nodes(lab: ClusterLab) -> None:
+    status = lab.crm_mon()
+    assert status.dc == "ctl1"
+    for host in lab.hosts:
+        node = status.node(host.name)
+        assert node.type == "remote" and node.online
+        assert status.started(f"fence-{host.name}")
+        # each host has its own UTS and network namespace and address
+        assert lab.host_exec(host.name, ["hostname"]).stdout.strip() == host.name
+        addrs = lab.host_exec(host.name, ["ip", "-o", "-4", "addr", "show"]).stdout
+        assert f"{host.address}/30" in addrs
+        assert lab.power(host.name, "status") == "Chassis Power is on"
+
+
+def test_crashed_host_is_fenced_through_its_bmc_and_comes_back(lab: ClusterLab) -> None:
+    victim, bystander = lab.host("comp1"), lab.host("comp2")
+    bystander_boots = len(bystander.power_events())
+    t_kill = time.time()
+    lab.kill_host(victim.name)
+    assert lab.powered_on(victim.name), "a crashed OS leaves the chassis powered"
+
+    history = FenceHistory()
+    fenced = lab.wait_for(
+        lambda: [e for e in successes_since(history.events(), t_kill) if e.target == victim.name],
+        timeout=30,
+        what=f"a successful fencing of {victim.name}",
+    )
+    t_fenced = time.time()
+    event = fenced[-1]
+    assert event.action == "reboot"
+    assert event.delegate == "ctl1"
+
+    # the fencing went through the BMC: it powered the host off, then on again
+    events = [(t, what) for t, what in victim.power_events() if t >= t_kill]
+    assert [what for _, what in events][:2] == ["power-off", "power-on"]
+    assert len(bystander.power_events()) == bystander_boots, "only the victim was power-cycled"
+
+    lab.wait_hosts_online([victim.name], timeout=45)
+    t_back = time.time()
+    assert lab.remoted_pid(victim.name) is not None
+    print(f"\nfenced {t_fenced - t_kill:.1f} s after the crash, back after {t_back - t_kill:.1f} s")

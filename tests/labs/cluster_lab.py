@@ -1,0 +1,530 @@
+"""Python driver of the live cluster lab (``lab/cluster/lab.sh``).
+
+One controller (``ctl1``: corosync + pacemakerd) and N compute hosts
+``comp1..compN``; each host is a network namespace running pacemaker-remoted,
+powered by its own ipmi_sim BMC on 127.0.0.1 (power off kills the host, power
+on boots it). See ``lab/cluster/README.md``.
+
+    with ClusterLab(hosts=2) as lab:
+        lab.configure_remote_nodes(fencing="fence_ipmilan")
+        lab.wait_for(lambda: lab.crm_mon().node("comp1").online, 30, "comp1 online")
+        lab.kill_host("comp1")
+
+Needs root with CAP_NET_ADMIN and CAP_SYS_ADMIN; :func:`unavailable_reason`
+says why the lab cannot run here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from instanceha.cluster.runner import CommandTimeout, RunResult
+
+__all__ = [
+    "INSTALL_SCRIPT",
+    "LAB_SCRIPT",
+    "ClusterLab",
+    "ClusterStatus",
+    "LabError",
+    "LabHost",
+    "NodeStatus",
+    "ResourceStatus",
+    "unavailable_reason",
+]
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_SCRIPT = REPO / "lab" / "cluster" / "lab.sh"
+INSTALL_SCRIPT = REPO / "lab" / "cluster" / "install.sh"
+DEFAULT_LAB_DIR = Path("/var/lib/instanceha-lab/cluster")
+REMOTED = Path("/var/lib/instanceha-lab/remote-root/usr/sbin/pacemaker-remoted")
+CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+REQUIRED_TOOLS = ("corosync", "pacemakerd", "cibadmin", "crm_mon", "pcs", "ipmi_sim", "ipmitool")
+
+T = TypeVar("T")
+
+
+class LabError(RuntimeError):
+    """A lab command failed or a wait timed out."""
+
+
+def _effective_caps() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def unavailable_reason(*, install: bool = True) -> str | None:
+    """Why the lab cannot run on this machine, or None when it can.
+
+    With ``install`` the idempotent ``install.sh`` is run when
+    pacemaker-remoted has not been extracted yet.
+    """
+    if os.geteuid() != 0:
+        return "the cluster lab needs root (network and mount namespaces)"
+    caps = _effective_caps()
+    for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")):
+        if not caps & (1 << bit):
+            return f"the cluster lab needs {name}"
+    if shutil.which("apt-get") is None and not REMOTED.exists():
+        return "the cluster lab installs with apt (Debian/Ubuntu only)"
+    missing = [t for t in REQUIRED_TOOLS if shutil.which(t, path=CLEAN_PATH) is None]
+    if (missing or not REMOTED.exists()) and install:
+        res = subprocess.run(
+            ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
+        )
+        if res.returncode != 0:
+            return f"lab/cluster/install.sh failed: {res.stderr.strip()[-300:]}"
+        missing = [t for t in REQUIRED_TOOLS if shutil.which(t, path=CLEAN_PATH) is None]
+    if missing:
+        return f"cluster lab tools missing: {', '.join(missing)}"
+    if not REMOTED.exists():
+        return f"{REMOTED} missing (run lab/cluster/install.sh)"
+    for daemon in ("corosync", "pacemakerd"):
+        if subprocess.run(["pgrep", "-x", daemon], capture_output=True, check=False).returncode == 0:
+            return f"a {daemon} not started by the lab is running on this machine"
+    return None
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One compute host: its node name, namespace, address and BMC."""
+
+    index: int
+    name: str
+    netns: str
+    address: str
+    gateway: str
+    bmc_address: str
+    bmc_port: int
+    bmc_user: str
+    bmc_password_file: Path
+    bmc_password_script: Path
+    dir: Path
+
+    @property
+    def power_log(self) -> Path:
+        """``<epoch> power-on|power-off`` lines written by the host itself."""
+        return self.dir / "power.log"
+
+    def power_events(self) -> list[tuple[float, str]]:
+        """Parsed :attr:`power_log`: ``(time, "power-on" | "power-off")``."""
+        if not self.power_log.exists():
+            return []
+        events = []
+        for line in self.power_log.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                events.append((float(parts[0]), parts[1]))
+        return events
+
+    def fence_ipmilan_options(self) -> dict[str, str]:
+        """Device options for Debian's fence_ipmilan against this host's BMC.
+
+        The password comes from ``password_script`` (never in the CIB or argv);
+        ipmi_sim needs cipher suite 3 (it does not answer the cipher list).
+        """
+        return {
+            "ip": self.bmc_address,
+            "ipport": str(self.bmc_port),
+            "username": self.bmc_user,
+            "password_script": str(self.bmc_password_script),
+            "lanplus": "1",
+            "cipher": "3",
+            "power_wait": "1",
+            "pcmk_host_list": self.name,
+        }
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """A node as ``crm_mon --output-as=xml`` shows it."""
+
+    name: str
+    id: str
+    type: str
+    online: bool
+    unclean: bool
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    """A primitive resource as ``crm_mon --output-as=xml`` shows it."""
+
+    id: str
+    agent: str
+    role: str
+    active: bool
+    failed: bool
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """Parsed ``crm_mon --one-shot --inactive --show-node-attributes --output-as=xml``."""
+
+    dc: str | None
+    nodes: dict[str, NodeStatus]
+    resources: dict[str, ResourceStatus]
+    xml: str
+
+    def node(self, name: str) -> NodeStatus:
+        """The node called ``name`` (KeyError when unknown)."""
+        return self.nodes[name]
+
+    def online(self, name: str) -> bool:
+        """Whether ``name`` is known and online."""
+        return name in self.nodes and self.nodes[name].online
+
+    def started(self, rsc: str) -> bool:
+        """Whether resource ``rsc`` is active and not failed."""
+        r = self.resources.get(rsc)
+        return r is not None and r.active and not r.failed and r.role == "Started"
+
+    @classmethod
+    def parse(cls, text: str) -> ClusterStatus:
+        """Parse crm_mon's XML."""
+        root = ET.fromstring(text)
+        dc_el = root.find("summary/current_dc")
+        dc = dc_el.get("name") if dc_el is not None and dc_el.get("present") == "true" else None
+        attrs: dict[str, dict[str, str]] = {}
+        for n in root.iterfind("node_attributes/node"):
+            attrs[n.get("name", "")] = {
+                a.get("name", ""): a.get("value", "") for a in n.iterfind("attribute")
+            }
+        nodes = {}
+        for n in root.iterfind("nodes/node"):
+            name = n.get("name", "")
+            nodes[name] = NodeStatus(
+                name=name,
+                id=n.get("id", ""),
+                type=n.get("type", ""),
+                online=n.get("online") == "true",
+                unclean=n.get("unclean") == "true",
+                attributes=attrs.get(name, {}),
+            )
+        resources = {}
+        for r in root.iter("resource"):
+            rid = r.get("id", "")
+            resources[rid] = ResourceStatus(
+                id=rid,
+                agent=r.get("resource_agent", ""),
+                role=r.get("role", ""),
+                active=r.get("active") == "true",
+                failed=r.get("failed") == "true",
+                nodes=tuple(x.get("name", "") for x in r.iterfind("node")),
+            )
+        return cls(dc=dc, nodes=nodes, resources=resources, xml=text)
+
+
+class HostRunner:
+    """An :class:`instanceha.cluster.runner.Runner` that runs inside a lab host.
+
+    Commands see what an agent on that Pacemaker Remote node sees: the host's
+    network namespace (pacemaker-remoted's IPC proxy), mount and UTS namespace.
+    """
+
+    def __init__(self, lab: ClusterLab, host: str, env: dict[str, str] | None = None) -> None:
+        self._lab = lab
+        self._host = host
+        self._env = env or {}
+
+    def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
+        """Run ``argv`` in the host; see the Runner protocol."""
+        prefix = [f"{k}={v}" for k, v in self._env.items()]
+        full = [*self._lab.host_prefix(self._host), "env", f"PATH={CLEAN_PATH}", *prefix, *argv]
+        try:
+            res = subprocess.run(
+                full, capture_output=True, text=True, timeout=timeout, check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CommandTimeout(argv, timeout) from exc
+        return RunResult(tuple(argv), res.returncode, res.stdout, res.stderr)
+
+
+class ClusterLab:
+    """Start, drive and stop the live cluster lab."""
+
+    def __init__(self, hosts: int = 2, *, lab_dir: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.nhosts = hosts
+        self.lab_dir = lab_dir or DEFAULT_LAB_DIR
+        self._env = {**os.environ, "CLUSTER_LAB_DIR": str(self.lab_dir), **(env or {})}
+        self._hosts: list[LabHost] = []
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def lab_sh(self, *args: str, timeout: float = 180, check: bool = True
+               ) -> subprocess.CompletedProcess[str]:
+        """Run ``lab.sh ARGS``; raise :class:`LabError` on failure when ``check``."""
+        res = subprocess.run(
+            ["bash", str(LAB_SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
+            env=self._env, check=False, stdin=subprocess.DEVNULL,
+        )
+        if check and res.returncode != 0:
+            raise LabError(f"lab.sh {' '.join(args)} failed ({res.returncode}): "
+                           f"{res.stderr.strip()[-2000:]}")
+        return res
+
+    def start(self, *, wait: bool = True) -> ClusterLab:
+        """Start the cluster and the hosts (and wait for ctl1 to be online)."""
+        t0 = time.monotonic()
+        try:
+            self.lab_sh("start", str(self.nhosts))
+            self.timings["start"] = time.monotonic() - t0
+            self._load_hosts()
+            if wait:
+                self.wait_online()
+                self.timings["online"] = time.monotonic() - t0
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop everything the lab started; remove its namespaces and links."""
+        t0 = time.monotonic()
+        self.lab_sh("stop", timeout=300)
+        self.timings["stop"] = time.monotonic() - t0
+
+    def __enter__(self) -> ClusterLab:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def wait_online(self, timeout: float = 60) -> None:
+        """Wait until the controller is online (``lab.sh wait-online``)."""
+        self.lab_sh("wait-online", str(int(timeout)), timeout=timeout + 10)
+
+    def cluster_stop(self) -> None:
+        """Stop pacemakerd and corosync only (CIB on disk and hosts are kept)."""
+        self.lab_sh("cluster-stop", timeout=300)
+
+    def cluster_start(self, *, wait: bool = True) -> None:
+        """Start corosync and pacemakerd again from the persisted CIB."""
+        self.lab_sh("cluster-start")
+        if wait:
+            self.wait_online()
+
+    def _load_hosts(self) -> None:
+        env = dict(
+            line.split("=", 1)
+            for line in self.lab_sh("env").stdout.splitlines()
+            if "=" in line
+        )
+        n = int(env["NHOSTS"])
+        self._hosts = [
+            LabHost(
+                index=i,
+                name=f"comp{i}",
+                netns=f"ihacl-comp{i}",
+                address=f"{env['LAB_NET']}.{i}.2",
+                gateway=f"{env['LAB_NET']}.{i}.1",
+                bmc_address=env["BMC_ADDRESS"],
+                bmc_port=int(env["BMC_PORT_BASE"]) + i,
+                bmc_user=env["BMC_USER"],
+                bmc_password_file=Path(env["BMC_PASSWORD_FILE"]),
+                bmc_password_script=Path(env["BMC_PASSWORD_SCRIPT"]),
+                dir=self.lab_dir / "hosts" / f"comp{i}",
+            )
+            for i in range(1, n + 1)
+        ]
+
+    # -- hosts -------------------------------------------------------------------
+
+    @property
+    def hosts(self) -> list[LabHost]:
+        """The compute hosts, comp1 first."""
+        if not self._hosts:
+            self._load_hosts()
+        return list(self._hosts)
+
+    def host(self, which: str | int) -> LabHost:
+        """A host by node name (``comp2``) or number (``2``)."""
+        for h in self.hosts:
+            if which in (h.name, h.index):
+                return h
+        raise KeyError(which)
+
+    def _pid(self, host: LabHost, what: str) -> int | None:
+        try:
+            pid = int((host.dir / f"{what}.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return None
+        return None if state == "Z" else pid
+
+    def remoted_pid(self, which: str | int) -> int | None:
+        """pid of the host's pacemaker-remoted, None when it is not running."""
+        return self._pid(self.host(which), "remoted")
+
+    def powered_on(self, which: str | int) -> bool:
+        """Whether the host's BMC reports power on (its host-run.sh is alive)."""
+        return self._pid(self.host(which), "host") is not None
+
+    def host_prefix(self, which: str | int) -> list[str]:
+        """argv prefix that runs a command inside the host's namespaces."""
+        h = self.host(which)
+        pid = self.remoted_pid(h.name)
+        if pid is None:
+            return ["ip", "netns", "exec", h.netns]
+        return ["nsenter", f"--target={pid}", "--net", "--mount", "--uts", "--"]
+
+    def host_exec(self, which: str | int, argv: Sequence[str], *, timeout: float = 30,
+                  check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside a host (e.g. a Pacemaker CLI as that remote node)."""
+        return subprocess.run(
+            [*self.host_prefix(which), *argv], capture_output=True, text=True,
+            timeout=timeout, check=check, stdin=subprocess.DEVNULL,
+        )
+
+    def host_runner(self, which: str | int, env: dict[str, str] | None = None) -> HostRunner:
+        """A cluster ``Runner`` executing inside the host (optionally with extra env)."""
+        return HostRunner(self, self.host(which).name, env)
+
+    def kill_host(self, which: str | int) -> None:
+        """Crash the host's OS: SIGKILL its processes; the BMC still reports power on."""
+        self.lab_sh("kill-host", str(self.host(which).index))
+
+    def freeze_host(self, which: str | int) -> None:
+        """Hang the host: SIGSTOP its processes."""
+        self.lab_sh("freeze-host", str(self.host(which).index))
+
+    def thaw_host(self, which: str | int) -> None:
+        """SIGCONT a frozen host."""
+        self.lab_sh("thaw-host", str(self.host(which).index))
+
+    def power(self, which: str | int, action: str) -> str:
+        """``ipmitool chassis power ACTION`` against the host's BMC; returns its output."""
+        return self.lab_sh("power", str(self.host(which).index), action).stdout.strip()
+
+    def add_extra_command(self, which: str | int, command: str) -> None:
+        """Run ``command`` in the host's process group from its next power-on."""
+        self.lab_sh("add-extra", str(self.host(which).index), command)
+
+    # -- cluster -----------------------------------------------------------------
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60, check: bool = True,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command on the controller with a clean PATH."""
+        res = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False,
+            input=input, env={**self._env, "PATH": CLEAN_PATH},
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check and res.returncode != 0:
+            raise LabError(f"{' '.join(argv)} failed ({res.returncode}): "
+                           f"{(res.stderr or res.stdout).strip()[-2000:]}")
+        return res
+
+    def crm_mon(self) -> ClusterStatus:
+        """Parsed ``crm_mon --output-as=xml`` (nodes, attributes, resources)."""
+        res = self.run(["crm_mon", "--one-shot", "--inactive", "--show-node-attributes",
+                        "--output-as=xml"], timeout=30)
+        return ClusterStatus.parse(res.stdout)
+
+    def cib(self) -> str:
+        """The live CIB (``cibadmin --query``)."""
+        return self.run(["cibadmin", "--query"]).stdout
+
+    def push_cib(self, xml: str) -> None:
+        """Replace the configuration with the one in ``xml`` (a ``<cib>`` or ``<configuration>``).
+
+        The scoped replace does not compare CIB versions, so it always wins.
+        """
+        root = ET.fromstring(xml)
+        conf = root if root.tag == "configuration" else root.find("configuration")
+        if conf is None:
+            raise ValueError("no <configuration> in the given XML")
+        self.run(["cibadmin", "--replace", "--scope=configuration", "--xml-pipe"],
+                 input=ET.tostring(conf, encoding="unicode"))
+
+    def pcs(self, *args: str, cib_file: Path | None = None, timeout: float = 60
+            ) -> subprocess.CompletedProcess[str]:
+        """Run pcs (offline against ``cib_file`` when given)."""
+        argv = ["pcs", *(["-f", str(cib_file)] if cib_file else []), *args]
+        return self.run(argv, timeout=timeout)
+
+    @contextmanager
+    def offline_cib(self) -> Iterator[Path]:
+        """Yield a copy of the live CIB for ``pcs -f``; push its configuration at the end."""
+        with tempfile.TemporaryDirectory(prefix="cluster-lab-") as tmp:
+            path = Path(tmp) / "cib.xml"
+            path.write_text(self.cib())
+            yield path
+            self.pcs("cluster", "cib-push", str(path), "--config")
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float, what: str = "condition",
+                 interval: float = 0.2) -> T:
+        """Poll ``predicate`` until it returns a truthy value; return that value."""
+        deadline = time.monotonic() + timeout
+        last_exc: Exception | None = None
+        while True:
+            try:
+                value = predicate()
+                if value:
+                    return value
+            except (LabError, subprocess.SubprocessError, ET.ParseError, KeyError) as exc:
+                last_exc = exc
+            if time.monotonic() >= deadline:
+                raise LabError(f"timed out after {timeout:g} s waiting for {what}"
+                               + (f" (last error: {last_exc})" if last_exc else ""))
+            time.sleep(interval)
+
+    def configure_remote_nodes(self, *, fencing: str | None = "fence_ipmilan",
+                               reconnect_interval: str = "10s",
+                               monitor_interval: str = "5s") -> None:
+        """Create the ``ocf:pacemaker:remote`` connection (+ a fence device) of every host.
+
+        Idempotent: resources that already exist are left alone. Built offline
+        with ``pcs -f`` and pushed once. ``fencing``: ``fence_ipmilan`` (one
+        device per host against its BMC) or None.
+        """
+        existing = set(self.crm_mon().resources)
+        todo = [h for h in self.hosts if h.name not in existing]
+        if not todo:
+            return
+        with self.offline_cib() as cib:
+            for h in todo:
+                self.pcs("resource", "create", h.name, "ocf:pacemaker:remote",
+                         f"server={h.address}", f"reconnect_interval={reconnect_interval}",
+                         "op", "monitor", f"interval={monitor_interval}", "timeout=10s",
+                         "--force", cib_file=cib)
+                if fencing == "fence_ipmilan":
+                    opts = [f"{k}={v}" for k, v in h.fence_ipmilan_options().items()]
+                    self.pcs("stonith", "create", f"fence-{h.name}", "fence_ipmilan", *opts,
+                             "op", "monitor", "interval=60s", cib_file=cib)
+                elif fencing is not None:
+                    raise ValueError(f"unknown fencing {fencing!r}")
+
+    def wait_hosts_online(self, names: Sequence[str] | None = None, timeout: float = 60) -> None:
+        """Wait until the given (default: all) remote nodes are online with their connection started."""
+        names = list(names or [h.name for h in self.hosts])
+
+        def ready() -> bool:
+            st = self.crm_mon()
+            return all(st.online(n) and st.started(n) for n in names)
+
+        self.wait_for(ready, timeout, f"{', '.join(names)} online")
