@@ -24,4 +24,18 @@ class AgentCase:
 
 CASES: dict[str, AgentCase] = {
     "libvirtd": AgentCase(pcs_params={"service_manager": "auto", "api_timeout": "5"}),
+    # Explicit credentials resolve without contacting Keystone; a real cloud is not needed
+    # for the start/monitor/stop cycle: the worker only talks to Nova when there is work.
+    "NovaEvacuate": AgentCase(
+        pcs_params={"auth_url": "http://127.0.0.1:5000/v3", "username": "admin",
+                    "password": "contract-pw", "project_name": "admin",
+                    "user_domain_name": "Default", "project_domain_name": "Default",
+                    "evacuation_mode": "tagged", "max_parallel": "4", "poll_interval": "2"},
+    ),
+    # Starting nova-compute needs the Nova lab: proven by the end-to-end tests instead.
+    "NovaCompute": AgentCase(
+        pcs_params={"cloud": "instanceha-lab", "domain": "example.com",
+                    "service_manager": "direct", "binary": "/bin/true"},
+        ocf_tester=False,
+    ),
 }

@@ -49,6 +49,14 @@ _CHASSIS_CONTROL = 0x02
 _INSUFFICIENT_PRIVILEGE = 0xD4
 _LOGOUT_TIMEOUT = 1.0
 
+# pyghmi error texts (lower case) -> our error class and message.
+_MESSAGE_RULES: tuple[tuple[str, type[IpmiError], str], ...] = (
+    ("password", IpmiAuthError, "login denied: incorrect password"),
+    ("unauthorized name", IpmiAuthError, "login denied: unknown user '{user}'"),
+    ("role", IpmiPrivilegeError, "{what}: {message} (check privlvl)"),
+    ("privilege", IpmiPrivilegeError, "{what}: {message} (check privlvl)"),
+)
+
 
 class _TargetLocks:
     """One lock per (host, port), created on first use."""
@@ -217,23 +225,22 @@ class IpmiClient:
         label = self.target.label
         if isinstance(error, socket.gaierror):
             return IpmiUnreachable(label, f"cannot resolve {self.target.host}: {error.strerror}")
-        pyghmi_error = self._exceptions is not None and isinstance(
-            error, self._exceptions.IpmiException)
-        if not pyghmi_error:
-            if isinstance(error, OSError):
-                return IpmiUnreachable(label, f"{what}: {error.strerror or error}")
-            return IpmiProtocolError(label, f"{what}: {type(error).__name__}: {error}")
-        message = str(error)
+        if self._exceptions is not None and isinstance(error, self._exceptions.IpmiException):
+            return self._translate_pyghmi(what, str(error))
+        if isinstance(error, OSError):
+            return IpmiUnreachable(label, f"{what}: {error.strerror or error}")
+        return IpmiProtocolError(label, f"{what}: {type(error).__name__}: {error}")
+
+    def _translate_pyghmi(self, what: str, message: str) -> IpmiError:
+        label = self.target.label
         lower = message.lower()
-        if message in ("None", ""):
+        if message in ("None", ""):  # pyghmi's "gave up waiting"
             return IpmiUnreachable(label, f"{what}: no answer from the BMC")
-        if "password" in lower:
-            return IpmiAuthError(label, "login denied: incorrect password")
-        if "unauthorized name" in lower:
-            return IpmiAuthError(label, f"login denied: unknown user {self.target.username!r}")
-        if "role" in lower or "privilege" in lower:
-            return IpmiPrivilegeError(label, f"{what}: {message}")
         if "no longer connected" in lower or "disconnected" in lower:
-            self._command = None
+            self._command = None  # log in again before the next command
             return IpmiSessionLost(label, f"{what}: the BMC stopped answering (session lost)")
+        for needle, kind, text in _MESSAGE_RULES:
+            if needle in lower:
+                return kind(label, text.format(what=what, message=message,
+                                               user=self.target.username))
         return IpmiProtocolError(label, f"{what}: {message}")

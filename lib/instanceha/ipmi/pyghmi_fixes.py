@@ -63,8 +63,9 @@ def prefer_cipher(host: str, port: int, suite: int | None) -> None:
 
 
 def _pinned(sess: Any) -> int | None:
+    key = (str(getattr(sess, "bmc", "")), int(getattr(sess, "port", 0) or 0))
     with _CIPHERS_LOCK:
-        return _CIPHERS.get((getattr(sess, "bmc", None), getattr(sess, "port", None)))
+        return _CIPHERS.get(key)
 
 
 def _reply_queued(myaddr: Any) -> bool:
@@ -126,8 +127,9 @@ def _wrap_open_reply(original: Any) -> Any:
             proposed = (1, 1, 1) if self.attemptedhash == _SHA1 else (3, 4, 1)
             if chosen != proposed:
                 if chosen != _SHA1_SUITE or _pinned(self) == 17:
+                    algorithms = "/".join(str(a) for a in chosen)
                     self.onlogon({"error": "BMC chose an unsupported cipher suite "
-                                           "(algorithms %d/%d/%d)" % chosen})
+                                           f"(algorithms {algorithms})"})
                     return -9
                 # the BMC accepted our SHA-256 proposal but chose suite 3: follow it
                 self.attemptedhash = _SHA1
