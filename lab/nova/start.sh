@@ -195,6 +195,13 @@ echo "novalab: $(ts) APIs answer${STARTED:+ (started: ${STARTED[*]})}"
 
 if [ "$OLD_NC" -gt "$NC" ] || [ ${#extra[@]} -gt 0 ]; then
     "$BIN/python" "$NOVALAB_DIR/labctl.py" prune --keep "$NC"
+    # a deleted compute node's UUID cannot be reused: forget their identities
+    for d in "$NOVALAB_RUN"/state/compute*; do
+        k=${d##*/compute}
+        if [[ $k =~ ^[0-9]+$ ]] && [ "$k" -gt "$NC" ] && ! pid_alive "nova-compute$k" > /dev/null; then
+            rm -rf -- "$d"
+        fi
+    done
 fi
 fresh_csv=$(IFS=,; echo "${fresh[*]}")
 "$BIN/python" "$NOVALAB_DIR/labctl.py" ready --fresh "$fresh_csv" "${hosts[@]}"

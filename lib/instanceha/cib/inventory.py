@@ -1,0 +1,534 @@
+"""The inventory: which nodes, BMCs, cloud and policy the instance HA CIB is built from.
+
+The admin writes it in YAML (``docs/inventory.md`` documents every field);
+:func:`load_inventory` reads it (PyYAML is imported only then) and
+:func:`parse_inventory` validates the parsed document into frozen dataclasses.
+Every problem is an :class:`InventoryError` whose one-line message starts with
+the path of the offending field, e.g. ``computes[2].bmc.address: required``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from instanceha.cib.durations import is_duration
+
+__all__ = [
+    "DEFAULT_ALERT_PATH",
+    "DEFAULT_INVENTORY",
+    "DEFAULT_ROLE_ATTRIBUTE",
+    "EVACUATION_MODES",
+    "AgentSections",
+    "AlertSettings",
+    "Bmc",
+    "Compute",
+    "Controller",
+    "EvacuationSettings",
+    "Inventory",
+    "InventoryError",
+    "RemoteSettings",
+    "load_inventory",
+    "parse_inventory",
+]
+
+#: Where the CLI looks for the inventory unless told otherwise.
+DEFAULT_INVENTORY = "/etc/instanceha/inventory.yaml"
+#: The post-fence alert agent installed by ``make install``.
+DEFAULT_ALERT_PATH = "/usr/lib/instanceha/alert_fence_event"
+#: Node attribute carrying a node's role for location rules.
+DEFAULT_ROLE_ATTRIBUTE = "instanceha-role"
+#: Values of ``evacuation.mode`` (see :mod:`instanceha.evacuation.policy`).
+EVACUATION_MODES = ("all", "tagged", "tagged-or-all")
+#: Agents whose extra parameters may be given under ``agents:``.
+AGENT_SECTIONS = ("libvirtd", "nova_compute", "nova_evacuate", "fence_nova", "fence_ipmi")
+
+# Pacemaker ids are XML IDs; a remote node's name is also its connection resource id.
+_NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class InventoryError(ValueError):
+    """The inventory is unreadable or invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Bmc:
+    """How to reach one node's BMC for ``fence_ipmi``.
+
+    Exactly one of ``password_file`` and ``password_script`` is set.
+    ``options`` are further ``fence_ipmi`` options, passed through as given.
+    """
+
+    address: str
+    username: str
+    port: int = 623
+    password_file: str | None = None
+    password_script: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """The ``ocf:pacemaker:remote`` connection to a compute node."""
+
+    reconnect_interval: str = "60s"
+    monitor_interval: str = "10s"
+    monitor_timeout: str = "20s"
+    port: int | None = None  # None: pacemaker_remote's default (3121), not rendered
+
+
+@dataclass(frozen=True)
+class Controller:
+    """A full cluster node (corosync member) running NovaEvacuate and the connections.
+
+    ``node_id`` is its corosync node id, used for its ``<nodes>`` entry.
+    """
+
+    name: str
+    node_id: str
+    bmc: Bmc | None = None
+
+
+@dataclass(frozen=True)
+class Compute:
+    """A compute host managed as a Pacemaker Remote node."""
+
+    name: str
+    address: str
+    nova_host: str
+    bmc: Bmc
+    remote: RemoteSettings = RemoteSettings()
+
+
+@dataclass(frozen=True)
+class EvacuationSettings:
+    """The evacuation policy NovaEvacuate applies (and ``instanceha simulate`` previews)."""
+
+    mode: str = "tagged-or-all"
+    max_parallel: int = 8
+    mass_failure_threshold: int | None = None
+    marker_key: str = "evacuable"
+    reserved_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The post-fence Pacemaker alert (``select_fencing``)."""
+
+    path: str = DEFAULT_ALERT_PATH
+    timeout: str = "30s"
+    recipient: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentSections:
+    """Extra parameters per agent (``agents:``), passed through in the order given."""
+
+    libvirtd: tuple[tuple[str, str], ...] = ()
+    nova_compute: tuple[tuple[str, str], ...] = ()
+    nova_evacuate: tuple[tuple[str, str], ...] = ()
+    fence_nova: tuple[tuple[str, str], ...] = ()
+    fence_ipmi: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A validated inventory."""
+
+    cloud: str
+    controllers: tuple[Controller, ...]
+    computes: tuple[Compute, ...]
+    nova_domain: str | None = None
+    evacuation: EvacuationSettings = EvacuationSettings()
+    alert: AlertSettings = AlertSettings()
+    agents: AgentSections = AgentSections()
+    role_attribute: str = DEFAULT_ROLE_ATTRIBUTE
+    source: str = "<inventory>"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def compute(self, name: str) -> Compute | None:
+        """The compute whose node name or Nova host name is ``name``, or None."""
+        return next((c for c in self.computes if name in (c.name, c.nova_host)), None)
+
+    def default_nova_host(self, name: str) -> str:
+        """The Nova host name a node gets when none is given: name plus ``nova.domain``."""
+        return f"{name}.{self.nova_domain}" if self.nova_domain else name
+
+
+# ----------------------------------------------------------------- reading
+
+
+class _Node:
+    """One mapping of the document with its path, tracking which keys were read."""
+
+    def __init__(self, path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise InventoryError(f"{path or 'inventory'}: must be a mapping, not {_kind(value)}")
+        self.path = path
+        self.data: Mapping[object, object] = value
+        self.seen: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def raw(self, key: str) -> object:
+        self.seen.add(key)
+        return self.data.get(key)
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            if required:
+                raise InventoryError(f"{self.where(key)}: required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InventoryError(f"{self.where(key)}: must be a string, not {_kind(value)}")
+        text = str(value).strip()
+        if not text:
+            if required:
+                raise InventoryError(f"{self.where(key)}: must not be empty")
+            return default
+        return text
+
+    def required(self, key: str) -> str:
+        value = self.text(key, required=True)
+        assert value is not None  # required=True never returns None
+        return value
+
+    def integer(
+        self, key: str, default: int | None, *, minimum: int, maximum: int | None = None
+    ) -> int | None:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise InventoryError(f"{self.where(key)}: must be an integer, not {_kind(value)}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise InventoryError(f"{self.where(key)}: {value!r} is not an integer") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f"at least {minimum}" if maximum is None else f"{minimum}..{maximum}"
+            raise InventoryError(f"{self.where(key)}: {number} is out of range ({bounds})")
+        return number
+
+    def duration(self, key: str, default: str) -> str:
+        value = self.text(key, default)
+        assert value is not None
+        if not is_duration(value):
+            raise InventoryError(
+                f"{self.where(key)}: {value!r} is not a duration (examples: 10s, 2min, 500ms)"
+            )
+        return value
+
+    def child(self, key: str) -> _Node | None:
+        value = self.raw(key)
+        return None if value is None else _Node(self.where(key), value)
+
+    def items(self, key: str) -> list[object]:
+        value = self.raw(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise InventoryError(f"{self.where(key)}: must be a list, not {_kind(value)}")
+        return value
+
+    def params(self, key: str) -> tuple[tuple[str, str], ...]:
+        """A mapping of agent parameter names to scalar values, as ordered pairs."""
+        node = self.child(key)
+        if node is None:
+            return ()
+        pairs = []
+        for name, value in node.data.items():
+            where = node.where(str(name))
+            if not isinstance(name, str) or not _PARAM_NAME.match(name):
+                raise InventoryError(f"{where}: {name!r} is not a parameter name")
+            if value is None or isinstance(value, Mapping | list):
+                raise InventoryError(f"{where}: must be a scalar value, not {_kind(value)}")
+            pairs.append((name, _scalar(value)))
+            node.seen.add(name)
+        return tuple(pairs)
+
+    def done(self) -> None:
+        """Reject keys nobody read: a typo must not be silently ignored."""
+        unknown = sorted(str(k) for k in self.data if str(k) not in self.seen)
+        if unknown:
+            known = ", ".join(sorted(self.seen))
+            raise InventoryError(
+                f"{self.where(unknown[0])}: unknown field (known here: {known})"
+            )
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "empty"
+    return {dict: "a mapping", list: "a list", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _name(node: _Node, key: str, pattern: re.Pattern[str], what: str) -> str:
+    value = node.required(key)
+    if not pattern.match(value):
+        raise InventoryError(f"{node.where(key)}: {value!r} is not a valid {what}")
+    return value
+
+
+def _absolute(node: _Node, key: str, value: str | None) -> str | None:
+    if value is not None and not value.startswith("/"):
+        raise InventoryError(f"{node.where(key)}: {value!r} must be an absolute path")
+    return value
+
+
+def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
+    """A BMC from its own mapping, falling back field by field to ``bmc_defaults``."""
+    if node is None:
+        raise InventoryError(f"{path}: required")
+
+    def pick(key: str) -> _Node | None:
+        if node.has(key):
+            return node
+        if defaults is not None and defaults.has(key):
+            return defaults
+        return None
+
+    user_src = pick("username")
+    if user_src is None:
+        raise InventoryError(f"{node.where('username')}: required (or set bmc_defaults.username)")
+    port_src = pick("port") or node
+    file_src, script_src = node, node
+    if not node.has("password_file") and not node.has("password_script") and defaults:
+        file_src, script_src = defaults, defaults
+    password_file = _absolute(file_src, "password_file", file_src.text("password_file"))
+    password_script = script_src.text("password_script")
+    if password_file and password_script:
+        raise InventoryError(
+            f"{node.where('password_file')}: set password_file or password_script, not both"
+        )
+    if not password_file and not password_script:
+        raise InventoryError(
+            f"{node.where('password_file')}: required (or password_script; "
+            "the password itself is never stored in the inventory)"
+        )
+    if node.has("password"):
+        raise InventoryError(
+            f"{node.where('password')}: not supported; put the password in a root-only "
+            "file and name it in password_file"
+        )
+    options = dict(defaults.params("options") if defaults else ())
+    options.update(node.params("options"))
+    bmc = Bmc(
+        address=_name(node, "address", _HOST_NAME, "BMC address"),
+        username=user_src.required("username"),
+        port=port_src.integer("port", 623, minimum=1, maximum=65535) or 623,
+        password_file=password_file,
+        password_script=password_script,
+        options=tuple(options.items()),
+    )
+    node.done()
+    return bmc
+
+
+def _remote(node: _Node | None, base: RemoteSettings) -> RemoteSettings:
+    if node is None:
+        return base
+    settings = RemoteSettings(
+        reconnect_interval=node.duration("reconnect_interval", base.reconnect_interval),
+        monitor_interval=node.duration("monitor_interval", base.monitor_interval),
+        monitor_timeout=node.duration("monitor_timeout", base.monitor_timeout),
+        port=node.integer("port", base.port, minimum=1, maximum=65535),
+    )
+    node.done()
+    return settings
+
+
+def _controller(item: object, index: int, bmc_defaults: _Node | None) -> Controller:
+    path = f"controllers[{index}]"
+    if isinstance(item, str):
+        item = {"name": item}
+    node = _Node(path, item)
+    name = _name(node, "name", _NODE_NAME, "node name")
+    node_id = node.text("node_id", str(index + 1))
+    assert node_id is not None
+    bmc_node = node.child("bmc")
+    bmc = _bmc(bmc_node, bmc_defaults, f"{path}.bmc") if bmc_node is not None else None
+    node.done()
+    return Controller(name=name, node_id=node_id, bmc=bmc)
+
+
+def _compute(
+    item: object, index: int, bmc_defaults: _Node | None, remote: RemoteSettings, domain: str | None
+) -> Compute:
+    node = _Node(f"computes[{index}]", item)
+    name = _name(node, "name", _NODE_NAME, "node name")
+    nova_default = f"{name}.{domain}" if domain else name
+    nova_host = node.text("nova_host", nova_default)
+    assert nova_host is not None
+    if not _HOST_NAME.match(nova_host):
+        raise InventoryError(f"{node.where('nova_host')}: {nova_host!r} is not a host name")
+    compute = Compute(
+        name=name,
+        address=_name(node, "address", _HOST_NAME, "address"),
+        nova_host=nova_host,
+        bmc=_bmc(node.child("bmc"), bmc_defaults, node.where("bmc")),
+        remote=_remote(node.child("remote"), remote),
+    )
+    node.done()
+    return compute
+
+
+def _evacuation(node: _Node | None) -> EvacuationSettings:
+    if node is None:
+        return EvacuationSettings()
+    mode = node.text("mode", "tagged-or-all")
+    if mode not in EVACUATION_MODES:
+        raise InventoryError(
+            f"{node.where('mode')}: {mode!r} is not one of {', '.join(EVACUATION_MODES)}"
+        )
+    reserved = []
+    for i, host in enumerate(node.items("reserved_hosts")):
+        if not isinstance(host, str) or not _HOST_NAME.match(host):
+            raise InventoryError(f"{node.where('reserved_hosts')}[{i}]: not a host name")
+        reserved.append(host)
+    settings = EvacuationSettings(
+        mode=mode,
+        max_parallel=node.integer("max_parallel", 8, minimum=1) or 8,
+        mass_failure_threshold=node.integer("mass_failure_threshold", None, minimum=0),
+        marker_key=node.text("marker_key", "evacuable") or "evacuable",
+        reserved_hosts=tuple(reserved),
+    )
+    node.done()
+    return settings
+
+
+def _alert(node: _Node | None) -> AlertSettings:
+    if node is None:
+        return AlertSettings()
+    settings = AlertSettings(
+        path=_absolute(node, "path", node.text("path", DEFAULT_ALERT_PATH)) or DEFAULT_ALERT_PATH,
+        timeout=node.duration("timeout", "30s"),
+        recipient=node.text("recipient"),
+        options=node.params("options"),
+    )
+    node.done()
+    return settings
+
+
+def _agents(node: _Node | None) -> AgentSections:
+    if node is None:
+        return AgentSections()
+    sections: dict[str, tuple[tuple[str, str], ...]] = {}
+    for name in AGENT_SECTIONS:
+        section = node.child(name)
+        if section is None:
+            continue
+        sections[name] = section.params("params")
+        section.done()
+    node.done()
+    return AgentSections(**sections)
+
+
+def _unique(values: Sequence[tuple[str, str]], what: str) -> None:
+    seen: dict[str, str] = {}
+    for path, value in values:
+        if value in seen:
+            raise InventoryError(f"{path}: {what} {value!r} is also used by {seen[value]}")
+        seen[value] = path
+
+
+def parse_inventory(document: object, source: str = "<inventory>") -> Inventory:
+    """Validate a parsed YAML document into an :class:`Inventory`.
+
+    :raises InventoryError: naming the first invalid field.
+    """
+    top = _Node("", document)
+    cloud = top.required("cloud")
+    domain = top.text("nova", None) if isinstance(top.data.get("nova"), str) else None
+    nova = top.child("nova") if domain is None else None
+    if nova is not None:
+        domain = nova.text("domain")
+        nova.done()
+    bmc_defaults = top.child("bmc_defaults")
+    remote = _remote(top.child("remote"), RemoteSettings())
+
+    controllers = [_controller(c, i, bmc_defaults) for i, c in enumerate(top.items("controllers"))]
+    if not controllers:
+        raise InventoryError("controllers: required (at least one cluster node)")
+    computes = [
+        _compute(c, i, bmc_defaults, remote, domain) for i, c in enumerate(top.items("computes"))
+    ]
+    if not computes:
+        raise InventoryError("computes: required (at least one compute node)")
+    if bmc_defaults is not None:
+        bmc_defaults.params("options")
+        for key in ("username", "port", "password_file", "password_script"):
+            bmc_defaults.raw(key)
+        bmc_defaults.done()
+
+    names = [(f"controllers[{i}].name", c.name) for i, c in enumerate(controllers)]
+    names += [(f"computes[{i}].name", c.name) for i, c in enumerate(computes)]
+    _unique(names, "node name")
+    _unique([(f"controllers[{i}].node_id", c.node_id) for i, c in enumerate(controllers)],
+            "node_id")
+    _unique([(f"computes[{i}].address", c.address) for i, c in enumerate(computes)], "address")
+    _unique([(f"computes[{i}].nova_host", c.nova_host) for i, c in enumerate(computes)],
+            "Nova host")
+    role = top.text("role_attribute", DEFAULT_ROLE_ATTRIBUTE) or DEFAULT_ROLE_ATTRIBUTE
+    if not _PARAM_NAME.match(role):
+        raise InventoryError(f"role_attribute: {role!r} is not an attribute name")
+
+    inventory = Inventory(
+        cloud=cloud,
+        controllers=tuple(controllers),
+        computes=tuple(computes),
+        nova_domain=domain,
+        evacuation=_evacuation(top.child("evacuation")),
+        alert=_alert(top.child("alert")),
+        agents=_agents(top.child("agents")),
+        role_attribute=role,
+        source=source,
+    )
+    top.done()
+    return inventory
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate the YAML inventory at ``path``.
+
+    :raises InventoryError: when the file is missing, not YAML, or invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InventoryError(f"{path}: no such file (write one: see docs/inventory.md)") from None
+    except OSError as err:
+        raise InventoryError(f"{path}: cannot read: {err.strerror}") from None
+    import yaml
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise InventoryError(f"{path}: not valid YAML at {where}: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise InventoryError(f"{path}: not valid YAML: {err}") from None
+    try:
+        return parse_inventory(document, str(path))
+    except InventoryError as err:
+        raise InventoryError(f"{path}: {err}") from None
