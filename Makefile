@@ -11,6 +11,8 @@ OCF_PROVIDER  := instanceha
 OCF_DIR       := $(OCF_ROOT)/resource.d/$(OCF_PROVIDER)
 AGENTS        := $(notdir $(wildcard agents/*))
 FENCE_AGENTS  := $(notdir $(wildcard fence/fence_*))
+ALERTS        := $(notdir $(wildcard alerts/*))
+ALERT_DIR     ?= /usr/lib/instanceha
 BUILD         := build
 PYTEST_ARGS   ?=
 
@@ -30,6 +32,8 @@ install: man
 	install -d $(DESTDIR)$(OCF_DIR) $(DESTDIR)$(SBINDIR)
 	for a in $(AGENTS); do install -m 755 agents/$$a $(DESTDIR)$(OCF_DIR)/$$a; done
 	for f in $(FENCE_AGENTS); do install -m 755 fence/$$f $(DESTDIR)$(SBINDIR)/$$f; done
+	install -d $(DESTDIR)$(ALERT_DIR)
+	for a in $(ALERTS); do install -m 755 alerts/$$a $(DESTDIR)$(ALERT_DIR)/$$a; done
 	if [ -x bin/instanceha ]; then install -m 755 bin/instanceha $(DESTDIR)$(SBINDIR)/instanceha; fi
 	for d in man7 man8; do if [ -d $(BUILD)/man/$$d ]; then \
 	    install -d $(DESTDIR)$(MANDIR)/$$d; \
@@ -40,12 +44,14 @@ uninstall: man
 	for a in $(AGENTS); do rm -f $(DESTDIR)$(OCF_DIR)/$$a; done
 	-rmdir $(DESTDIR)$(OCF_DIR) 2>/dev/null
 	for f in $(FENCE_AGENTS); do rm -f $(DESTDIR)$(SBINDIR)/$$f; done
+	for a in $(ALERTS); do rm -f $(DESTDIR)$(ALERT_DIR)/$$a; done
+	-rmdir $(DESTDIR)$(ALERT_DIR) 2>/dev/null
 	if [ -x bin/instanceha ]; then rm -f $(DESTDIR)$(SBINDIR)/instanceha; fi
 	for d in man7 man8; do if [ -d $(BUILD)/man/$$d ]; then \
 	    for p in $(BUILD)/man/$$d/*; do rm -f $(DESTDIR)$(MANDIR)/$$d/$$(basename $$p); done; fi; done
 
 lint:
-	$(PYTHON) -m ruff check lib tests bench agents/* fence/*
+	$(PYTHON) -m ruff check lib tests bench agents/* fence/* alerts/*
 	$(PYTHON) -m mypy
 
 test-deps:

@@ -37,6 +37,9 @@ pid_alive() {
   [ "$st" != Z ] && [ -n "$st" ]
 }
 
+# running_cmd NAME: a live (non-zombie) process whose command name is NAME exists
+running_cmd() { ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'; }
+
 # stop_pidfile FILE TIMEOUT_S: SIGTERM the recorded pid, SIGKILL after TIMEOUT_S, remove FILE
 stop_pidfile() {
   local f=$1 t=${2:-30} p i

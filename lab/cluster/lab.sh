@@ -59,8 +59,8 @@ preflight() {
   done
   [ -x "$REMOTED" ] || die "$REMOTED missing: run $HERE/install.sh"
   if pid_alive "$LAB/corosync.pid" || pid_alive "$LAB/pacemakerd.pid"; then die "the lab is already running ($0 stop)"; fi
-  pgrep -x corosync >/dev/null && die "a corosync not started by this lab is running"
-  pgrep -x pacemakerd >/dev/null && die "a pacemakerd not started by this lab is running"
+  running_cmd corosync && die "a corosync not started by this lab is running"
+  running_cmd pacemakerd && die "a pacemakerd not started by this lab is running"
   ip netns list | grep -q "^${NS_PREFIX}comp" && die "leftover ${NS_PREFIX}* namespaces: run $0 stop"
   ip -o -4 addr show | awk '{print $4}' | grep -q "^${LAB_NET//./\\.}\." && die "subnet $LAB_NET.0.0/16 already in use here; set CLUSTER_LAB_NET"
   for i in $(seq 1 "$n"); do

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Start one simulated BMC (OpenIPMI ipmi_sim) of the IPMI lab.
 #
-# Usage: lab/ipmi/start-bmc.sh DIR PORT [ADDR]
+# Usage: lab/ipmi/start-bmc.sh [--foreground] DIR PORT [ADDR]
 #
 #   DIR   the BMC's own directory (created 0700): lan.conf (0600), password
 #         (0600, 16 random characters, kept across restarts), power (1 = on,
@@ -12,13 +12,20 @@
 # power), both with the password in DIR/password. The password never appears
 # on a command line: lan.conf is rendered with shell builtins and the
 # readiness probe reads the password file (ipmitool -f).
-# Prints "port=PORT" when the BMC answers an IPMI 2.0 login.
+# Prints "port=PORT" when the BMC answers an IPMI 2.0 login. With --foreground
+# it execs ipmi_sim instead (pid unchanged), for a parent that supervises and
+# reaps it (tests/labs/ipmi_lab.py) and probes readiness itself.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "ipmilab: $*" >&2; exit 1; }
 
-[ $# -ge 2 ] || die "usage: start-bmc.sh DIR PORT [ADDR]"
+foreground=0
+if [ "${1:-}" = --foreground ]; then
+    foreground=1
+    shift
+fi
+[ $# -ge 2 ] || die "usage: start-bmc.sh [--foreground] DIR PORT [ADDR]"
 DIR=$1
 PORT=$2
 ADDR=${3:-127.0.0.1}
@@ -57,12 +64,22 @@ conf=${conf//@PASSWORD@/$password}
 printf '%s\n' "$conf" > "$DIR/lan.conf"
 chmod 600 "$DIR/lan.conf"
 
+record() {
+    local stat rest
+    echo "$1" > "$DIR/ipmi_sim.pid"
+    stat=$(< "/proc/$1/stat") && rest=${stat##*) } && read -ra fields <<< "$rest" \
+        && echo "${fields[19]}" > "$DIR/ipmi_sim.start"
+}
+
+if [ $foreground = 1 ]; then
+    record $$
+    exec ipmi_sim -n -c "$DIR/lan.conf" -f "$HERE/bmc.emu" -s "$DIR/state" < /dev/null
+fi
+
 setsid ipmi_sim -n -c "$DIR/lan.conf" -f "$HERE/bmc.emu" -s "$DIR/state" \
     < /dev/null > "$DIR/ipmi_sim.log" 2>&1 &
 pid=$!
-echo "$pid" > "$DIR/ipmi_sim.pid"
-stat=$(< "/proc/$pid/stat") && rest=${stat##*) } && read -ra fields <<< "$rest" \
-    && echo "${fields[19]}" > "$DIR/ipmi_sim.start"
+record "$pid"
 
 for _ in $(seq 100); do
     if ! kill -0 "$pid" 2> /dev/null; then

@@ -95,9 +95,22 @@ def unavailable_reason(*, install: bool = True) -> str | None:
     if not REMOTED.exists():
         return f"{REMOTED} missing (run lab/cluster/install.sh)"
     for daemon in ("corosync", "pacemakerd"):
-        if subprocess.run(["pgrep", "-x", daemon], capture_output=True, check=False).returncode == 0:
+        if _running(daemon):
             return f"a {daemon} not started by the lab is running on this machine"
     return None
+
+
+def _running(comm: str) -> bool:
+    """Whether a live (non-zombie) process with this command name exists."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name == comm and text[text.rfind(")") + 2 :].split(" ", 1)[0] != "Z":
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -519,12 +532,21 @@ class ClusterLab:
                 elif fencing is not None:
                     raise ValueError(f"unknown fencing {fencing!r}")
 
-    def wait_hosts_online(self, names: Sequence[str] | None = None, timeout: float = 60) -> None:
-        """Wait until the given (default: all) remote nodes are online with their connection started."""
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until the cluster has no pending actions (``crm_resource --wait``)."""
+        self.run(["crm_resource", "--wait", f"--timeout={int(timeout)}s"], timeout=timeout + 10)
+
+    def wait_hosts_online(self, names: Sequence[str] | None = None, timeout: float = 60,
+                          *, settle: bool = True) -> None:
+        """Wait until the given (default: all) remote nodes are online with their connection
+        started and, with ``settle``, the cluster is idle."""
         names = list(names or [h.name for h in self.hosts])
+        t0 = time.monotonic()
 
         def ready() -> bool:
             st = self.crm_mon()
             return all(st.online(n) and st.started(n) for n in names)
 
         self.wait_for(ready, timeout, f"{', '.join(names)} online")
+        if settle:
+            self.settle(max(5.0, timeout - (time.monotonic() - t0)))

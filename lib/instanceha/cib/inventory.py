@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from instanceha.cib.durations import is_duration
+from instanceha.hostmap import HostMap, HostMapError, parse_host_map
 
 __all__ = [
     "DEFAULT_ALERT_PATH",
@@ -106,12 +107,16 @@ class Compute:
 
 @dataclass(frozen=True)
 class EvacuationSettings:
-    """The evacuation policy NovaEvacuate applies (and ``instanceha simulate`` previews)."""
+    """The evacuation policy NovaEvacuate applies (and ``instanceha simulate`` previews).
+
+    Field names follow NovaEvacuate's parameters (``mode`` is ``evacuation_mode``).
+    """
 
     mode: str = "tagged-or-all"
     max_parallel: int = 8
-    mass_failure_threshold: int | None = None
-    marker_key: str = "evacuable"
+    mass_failure_hosts: int = 0
+    mass_failure_percent: int = 0
+    tag_key: str = "evacuable"
     reserved_hosts: tuple[str, ...] = ()
 
 
@@ -134,6 +139,7 @@ class AgentSections:
     nova_evacuate: tuple[tuple[str, str], ...] = ()
     fence_nova: tuple[tuple[str, str], ...] = ()
     fence_ipmi: tuple[tuple[str, str], ...] = ()
+    nova_compute_start_timeout: str = "600s"
 
 
 @dataclass(frozen=True)
@@ -149,15 +155,21 @@ class Inventory:
     agents: AgentSections = AgentSections()
     role_attribute: str = DEFAULT_ROLE_ATTRIBUTE
     source: str = "<inventory>"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def compute(self, name: str) -> Compute | None:
         """The compute whose node name or Nova host name is ``name``, or None."""
         return next((c for c in self.computes if name in (c.name, c.nova_host)), None)
 
-    def default_nova_host(self, name: str) -> str:
-        """The Nova host name a node gets when none is given: name plus ``nova.domain``."""
-        return f"{name}.{self.nova_domain}" if self.nova_domain else name
+    def host_map(self) -> str:
+        """``node:novahost`` pairs (``;``-separated) for the computes ``nova.domain`` misses.
+
+        The Nova agents' ``host_map`` parameter: every other compute's Nova host
+        follows from its node name and ``domain`` (:mod:`instanceha.hostmap`).
+        """
+        rule = HostMap(domain=self.nova_domain or "")
+        return ";".join(
+            f"{c.name}:{c.nova_host}" for c in self.computes if rule.nova_host(c.name) != c.nova_host
+        )
 
 
 # ----------------------------------------------------------------- reading
@@ -375,11 +387,14 @@ def _compute(
 ) -> Compute:
     node = _Node(f"computes[{index}]", item)
     name = _name(node, "name", _NODE_NAME, "node name")
-    nova_default = f"{name}.{domain}" if domain else name
-    nova_host = node.text("nova_host", nova_default)
-    assert nova_host is not None
-    if not _HOST_NAME.match(nova_host):
-        raise InventoryError(f"{node.where('nova_host')}: {nova_host!r} is not a host name")
+    nova_host = node.text("nova_host")
+    try:
+        if nova_host is None:
+            nova_host = HostMap(domain=domain or "").nova_host(name)
+        else:
+            parse_host_map(f"{name}:{nova_host}")
+    except HostMapError as err:
+        raise InventoryError(f"{node.where('nova_host')}: {err}") from None
     compute = Compute(
         name=name,
         address=_name(node, "address", _HOST_NAME, "address"),
@@ -404,11 +419,16 @@ def _evacuation(node: _Node | None) -> EvacuationSettings:
         if not isinstance(host, str) or not _HOST_NAME.match(host):
             raise InventoryError(f"{node.where('reserved_hosts')}[{i}]: not a host name")
         reserved.append(host)
+    tag_key = node.text("tag_key", "evacuable") or "evacuable"
+    if not _PARAM_NAME.match(tag_key.replace(":", "_")):
+        raise InventoryError(f"{node.where('tag_key')}: {tag_key!r} is not a metadata key")
     settings = EvacuationSettings(
         mode=mode,
-        max_parallel=node.integer("max_parallel", 8, minimum=1) or 8,
-        mass_failure_threshold=node.integer("mass_failure_threshold", None, minimum=0),
-        marker_key=node.text("marker_key", "evacuable") or "evacuable",
+        max_parallel=node.integer("max_parallel", 8, minimum=1, maximum=200) or 8,
+        mass_failure_hosts=node.integer("mass_failure_hosts", 0, minimum=0) or 0,
+        mass_failure_percent=node.integer("mass_failure_percent", 0, minimum=0, maximum=100)
+        or 0,
+        tag_key=tag_key,
         reserved_hosts=tuple(reserved),
     )
     node.done()
@@ -432,14 +452,17 @@ def _agents(node: _Node | None) -> AgentSections:
     if node is None:
         return AgentSections()
     sections: dict[str, tuple[tuple[str, str], ...]] = {}
+    start_timeout = AgentSections.nova_compute_start_timeout
     for name in AGENT_SECTIONS:
         section = node.child(name)
         if section is None:
             continue
         sections[name] = section.params("params")
+        if name == "nova_compute":
+            start_timeout = section.duration("start_timeout", start_timeout)
         section.done()
     node.done()
-    return AgentSections(**sections)
+    return AgentSections(**sections, nova_compute_start_timeout=start_timeout)
 
 
 def _unique(values: Sequence[tuple[str, str]], what: str) -> None:
@@ -457,10 +480,12 @@ def parse_inventory(document: object, source: str = "<inventory>") -> Inventory:
     """
     top = _Node("", document)
     cloud = top.required("cloud")
-    domain = top.text("nova", None) if isinstance(top.data.get("nova"), str) else None
-    nova = top.child("nova") if domain is None else None
+    domain = None
+    nova = top.child("nova")
     if nova is not None:
         domain = nova.text("domain")
+        if domain is not None and not _HOST_NAME.match(domain):
+            raise InventoryError(f"nova.domain: {domain!r} is not a DNS domain")
         nova.done()
     bmc_defaults = top.child("bmc_defaults")
     remote = _remote(top.child("remote"), RemoteSettings())

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from fakes.fake_nova import FakeNova
+from fakes.memory_cib import MemoryAttributes
 from instanceha.clock import SystemClock
-from instanceha.cluster import EvacuationRequest, FenceEvent, FenceState, NodeAttributes, NodeInfo
+from instanceha.cluster import EvacuationRequest, FenceEvent, FenceState, NodeInfo
 from instanceha.evacuation.config import EngineConfig
 from instanceha.evacuation.policy import Mode, PolicyConfig
 from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig
@@ -23,34 +24,6 @@ from instanceha.evacuator.worker import (
 from instanceha.hostmap import HostMap
 
 REQ = "instanceha-evacuate"
-
-
-class MemoryAttributes(NodeAttributes):
-    """Permanent node attributes in a dict, with the same compare-and-set contract."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
-
-    def get(self, node: str, name: str) -> str | None:
-        return self.values.get((node, name))
-
-    def set(self, node: str, name: str, value: str) -> None:
-        self.values[(node, name)] = value
-
-    def delete(self, node: str, name: str) -> None:
-        self.values.pop((node, name), None)
-
-    def get_all(self, name: str) -> dict[str, str]:
-        return {n: v for (n, k), v in self.values.items() if k == name}
-
-    def compare_and_set(self, node: str, name: str, expected: str | None, new: str | None) -> bool:
-        if self.values.get((node, name)) != expected:
-            return False
-        if new is None:
-            self.values.pop((node, name), None)
-        else:
-            self.values[(node, name)] = new
-        return True
 
 
 class Nodes:

@@ -1,0 +1,136 @@
+"""fence_nova — the Nova side of fencing a compute host (fabric-style, after the power device).
+
+``off`` first records the evacuation request durably (a permanent node
+attribute that survives a full cluster restart and shows in ``crm_mon -A``);
+failing that, fencing fails. Then, within ``nova_timeout``, it forces the
+host's nova-compute down and disables it with instanceha's reason marker; if
+Nova or Keystone cannot be reached it still succeeds, since the power device
+in the same topology level has already fenced the host and the evacuator
+retries. ``status`` is *off* while the host's evacuation is pending, so
+``on`` (automatic unfencing of a returning host) succeeds once its
+evacuation has finished; NovaCompute re-enables the service in Nova.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import NoReturn
+
+from instanceha.cluster import ClusterError, EvacuationRequests
+from instanceha.fence_event import is_pending, record_fenced
+from instanceha.fencing.agent import FenceAgentSpec, PlugUse
+from instanceha.fencing.codes import ExitCode, FenceError
+from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
+from instanceha.fencing.docs import render_manpage
+from instanceha.fencing.run import FenceAgent
+from instanceha.fencing.run import main as fence_main
+from instanceha.hostmap import HostMapError
+from instanceha.nova.model import OUR_DISABLED_REASON_PREFIX
+from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
+from instanceha.spec import Param, Params, ParamSet, ParamType
+
+__all__ = ["AGENT", "AGENT_NAME", "SPEC", "NovaFenceDevice", "main", "manpage"]
+
+AGENT_NAME = "fence_nova"
+_LOG = logging.getLogger("instanceha.fencing")
+
+SPEC = FenceAgentSpec(
+    name=AGENT_NAME,
+    shortdesc="Records the evacuation of a fenced compute host and marks it down in Nova",
+    longdesc=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+    params=ParamSet((
+        *CREDENTIAL_PARAMS,
+        *HOSTMAP_PARAMS,
+        Param("nova_timeout", "seconds for the Nova calls",
+              "Deadline of force-down and disable; past it, fencing succeeds anyway once the "
+              "request is recorded.", type=ParamType.INTEGER, default=20, minimum=1),
+    )),
+    vendor_url="https://docs.openstack.org/nova/",
+    fabric_fencing=True,
+    plug=PlugUse.REQUIRED,
+    password=False,
+    seconds=frozenset({"nova_timeout"}),
+)
+
+
+class NovaFenceDevice(FenceDevice):
+    """The "fabric" is the evacuation request; Nova is told on a best-effort deadline."""
+
+    def __init__(self, params: Params, requests: EvacuationRequests | None = None) -> None:
+        self.params = params
+        self.requests = requests
+
+    def get_power(self, plug: str) -> PowerState:
+        try:
+            return PowerState.OFF if is_pending(plug, self.requests) else PowerState.ON
+        except (ClusterError, ValueError) as error:
+            raise FenceError(ExitCode.GENERIC_ERROR, f"cannot read the request: {error}") \
+                from None
+
+    def set_power(self, plug: str, state: PowerState) -> None:
+        if state is PowerState.ON:
+            return  # a returning host needs nothing here: status turns on when it is evacuated
+        try:
+            record_fenced(plug, self.requests)
+        except (ClusterError, ValueError) as error:
+            raise FenceError(ExitCode.GENERIC_ERROR,
+                             f"cannot record the evacuation request of {plug}: {error}") from None
+        self._tell_nova(plug)
+
+    def _tell_nova(self, node: str) -> None:
+        timeout = float(self.params.integer("nova_timeout"))
+        errors: list[str] = []
+        worker = threading.Thread(target=self._mark_down, args=(node, errors), daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            _LOG.warning("Nova did not answer within %.0fs; the evacuator will retry", timeout)
+        elif errors:
+            _LOG.warning("Nova not told (%s); the evacuator will retry", errors[0])
+
+    def _mark_down(self, node: str, errors: list[str]) -> None:
+        from instanceha.nova.client import NovaClient
+        from instanceha.nova.credentials import CredentialsError
+        from instanceha.nova.model import NovaError
+
+        try:
+            host = host_map(self.params).nova_host(node)
+            nova = NovaClient(cloud_config(self.params, os.environ))
+            nova.force_down(host)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            nova.disable(host, f"{OUR_DISABLED_REASON_PREFIX} fenced by {AGENT_NAME} at {stamp}")
+            _LOG.info("%s forced down and disabled in Nova", host)
+        except (NovaError, CredentialsError, HostMapError) as error:
+            errors.append(str(error))
+
+
+def connect(request: FenceRequest) -> NovaFenceDevice:
+    """The device for one invocation (nothing is contacted yet)."""
+    return NovaFenceDevice(request.params)
+
+
+def validate(params: Params) -> None:
+    """The host mapping and the credentials must make sense (nothing is contacted)."""
+    from instanceha.nova.credentials import CredentialsError
+
+    try:
+        host_map(params)
+        cloud_config(params, os.environ)
+    except (HostMapError, CredentialsError) as error:
+        raise FenceError(ExitCode.GENERIC_ERROR, str(error)) from None
+
+
+AGENT = FenceAgent(SPEC, connect, validate)
+
+
+def manpage() -> str:
+    """The roff source of fence_nova(8)."""
+    return render_manpage(SPEC)
+
+
+def main() -> NoReturn:
+    """Entry point of the fence/fence_nova shim."""
+    fence_main(AGENT)

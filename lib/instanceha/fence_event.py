@@ -1,0 +1,38 @@
+"""What happens after a compute node is fenced, shared by fence_nova and the post-fence alert.
+
+:func:`record_fenced` writes the durable evacuation request (a permanent node
+attribute, see :mod:`instanceha.cluster.evacuation`); the evacuator does the
+rest. A request already pending is left as it is, so the two paths, or a
+repeated fencing, never start a second evacuation.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from instanceha.cluster import EvacuationRequests, EvacuationState
+
+__all__ = ["is_pending", "record_fenced"]
+
+_LOG = logging.getLogger("instanceha")
+
+
+def record_fenced(node: str, requests: EvacuationRequests | None = None) -> bool:
+    """Record that ``node`` was fenced and needs evacuation; True when it is now pending.
+
+    :raises instanceha.cluster.ClusterError: when the CIB cannot be written.
+    """
+    store = requests or EvacuationRequests()
+    if store.request(node):
+        _LOG.info("evacuation of %s requested", node)
+        return True
+    pending = is_pending(node, store)
+    if pending:
+        _LOG.info("evacuation of %s already pending", node)
+    return pending
+
+
+def is_pending(node: str, requests: EvacuationRequests | None = None) -> bool:
+    """True while the node's evacuation is requested or in progress."""
+    current = (requests or EvacuationRequests()).get(node)
+    return current is not None and current.state is not EvacuationState.DONE

@@ -1,0 +1,76 @@
+"""fence_nova's device and the post-fence alert share one durable recording path."""
+
+from __future__ import annotations
+
+import time
+
+from fakes.memory_cib import MemoryAttributes
+from instanceha.alert import handle
+from instanceha.cluster import ClusterError, EvacuationRequest, EvacuationRequests
+from instanceha.fence.nova import SPEC, NovaFenceDevice
+from instanceha.fencing.device import PowerState
+
+# An unreachable Keystone: Nova cannot be told, fencing must still succeed.
+PARAMS = SPEC.all_params.parse({"auth_url": "http://127.0.0.1:9/v3", "username": "u",
+                                "password": "p", "project_name": "p", "nova_timeout": "2",
+                                "plug": "comp1"})
+
+
+def _store() -> tuple[MemoryAttributes, EvacuationRequests]:
+    attrs = MemoryAttributes()
+    return attrs, EvacuationRequests(attrs)
+
+
+def test_off_records_the_request_even_when_nova_is_unreachable() -> None:
+    attrs, requests = _store()
+    device = NovaFenceDevice(PARAMS, requests)
+    assert device.get_power("comp1") is PowerState.ON
+    device.set_power("comp1", PowerState.OFF)
+    assert (attrs.get("comp1", "instanceha-evacuate") or "").startswith("requested:")
+    assert device.get_power("comp1") is PowerState.OFF
+
+
+def test_off_twice_and_the_alert_after_it_never_duplicate_the_request() -> None:
+    attrs, requests = _store()
+    claimed = EvacuationRequest.in_progress("ctl1", time.time()).encode()
+    attrs.set("comp1", "instanceha-evacuate", claimed)
+    NovaFenceDevice(PARAMS, requests).set_power("comp1", PowerState.OFF)
+    env = {"CRM_alert_kind": "fencing", "CRM_alert_node": "comp1", "CRM_alert_task": "reboot",
+           "CRM_alert_rc": "0"}
+    assert handle(env, requests) == 0
+    assert attrs.get("comp1", "instanceha-evacuate") == claimed
+
+
+def test_on_succeeds_once_the_evacuation_is_done() -> None:
+    attrs, requests = _store()
+    device = NovaFenceDevice(PARAMS, requests)
+    device.set_power("comp1", PowerState.OFF)
+    attrs.set("comp1", "instanceha-evacuate", EvacuationRequest.done(time.time()).encode())
+    device.set_power("comp1", PowerState.ON)
+    assert device.get_power("comp1") is PowerState.ON
+
+
+def test_a_cib_that_cannot_be_written_fails_fencing() -> None:
+    class Broken(MemoryAttributes):
+        def compare_and_set(self, node: str, name: str, expected: str | None,
+                            new: str | None) -> bool:
+            raise ClusterError("cibadmin: connection refused")
+
+    import pytest
+
+    from instanceha.fencing.codes import FenceError
+
+    device = NovaFenceDevice(PARAMS, EvacuationRequests(Broken()))
+    with pytest.raises(FenceError, match="cannot record the evacuation request of comp1"):
+        device.set_power("comp1", PowerState.OFF)
+
+
+def test_alert_records_only_successful_killing_fencing() -> None:
+    attrs, requests = _store()
+    base = {"CRM_alert_kind": "fencing", "CRM_alert_node": "comp2", "CRM_alert_rc": "0"}
+    assert handle({**base, "CRM_alert_task": "on"}, requests) == 0
+    assert handle({**base, "CRM_alert_task": "off", "CRM_alert_rc": "1"}, requests) == 0
+    assert handle({"CRM_alert_kind": "node", "CRM_alert_node": "comp2"}, requests) == 0
+    assert attrs.get("comp2", "instanceha-evacuate") is None
+    assert handle({**base, "CRM_alert_task": "off"}, requests) == 0
+    assert (attrs.get("comp2", "instanceha-evacuate") or "").startswith("requested:")
