@@ -25,7 +25,7 @@ n=$2
 [[ $n =~ ^[1-9][0-9]*$ ]] || usage
 name=nova-compute$n
 [ -s "$ETC/nova.conf" ] || die "no configuration in $NOVALAB_RUN: run lab/nova/setup.sh first"
-[ -s "$ETC/$name.conf" ] || write_compute_conf "$n"
+write_compute_conf "$n"
 compute_argv "$n"
 
 case $action in

@@ -109,6 +109,18 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.rstrip("Z"))
 
 
+def _check_process(host: str) -> None:
+    """Fail fast when the nova-compute process of ``host`` has died."""
+    run = os.environ["NOVALAB_RUN"]
+    name = "nova-" + host
+    try:
+        with open(os.path.join(run, "pids", name + ".pid"), encoding="ascii") as f:
+            os.kill(int(f.read().strip()), 0)
+    except (OSError, ValueError):
+        log = os.path.join(run, "log", name + ".log")
+        raise SystemExit(f"labctl: {name} is not running, see {log}") from None
+
+
 def ready(sess: Any, hosts: list[str], fresh: list[str], timeout: float) -> None:
     """Wait until ``hosts`` run and are mapped as hypervisors, then seed."""
     nova = _nova(sess)
@@ -116,6 +128,8 @@ def ready(sess: Any, hosts: list[str], fresh: list[str], timeout: float) -> None
     t0 = time.monotonic()
 
     def computes_running() -> bool:
+        for host in fresh:
+            _check_process(host)
         services = {s.host: s for s in nova.services.list(binary="nova-compute")}
         for host in hosts:
             svc = services.get(host)
@@ -233,7 +247,7 @@ def main(argv: list[str]) -> int:
     p_ready = sub.add_parser("ready")
     p_ready.add_argument("hosts", nargs="*")
     p_ready.add_argument("--fresh", default="", help="comma-separated hosts just started")
-    p_ready.add_argument("--timeout", type=float, default=300)
+    p_ready.add_argument("--timeout", type=float, default=120)
     p_prune = sub.add_parser("prune")
     p_prune.add_argument("--keep", type=int, required=True)
     args = parser.parse_args(argv)

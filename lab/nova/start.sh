@@ -165,7 +165,7 @@ fi
 hosts=()
 fresh=()
 for ((i = 1; i <= NC; i++)); do
-    [ -s "$ETC/nova-compute$i.conf" ] || write_compute_conf "$i"
+    write_compute_conf "$i"
     if [ -e "$NOVALAB_RUN/external/compute$i" ]; then
         continue # supervised by someone else (compute_ctl.sh exec)
     fi

@@ -1,4 +1,4 @@
-"""Fixtures of the integration tests: long-running labs, each skipped with a reason when it cannot run."""
+"""Integration fixtures: long-running labs, each skipped with a reason when it cannot run."""
 
 from __future__ import annotations
 

@@ -71,32 +71,44 @@ def _effective_caps() -> int:
 def unavailable_reason(*, install: bool = True) -> str | None:
     """Why the lab cannot run on this machine, or None when it can.
 
-    With ``install`` the idempotent ``install.sh`` is run when
-    pacemaker-remoted has not been extracted yet.
+    With ``install`` the idempotent ``install.sh`` is run when a tool or the
+    extracted pacemaker-remoted is missing.
     """
+    reason = _privilege_problem()
+    if reason is None and install and (_missing_tools() or not REMOTED.exists()):
+        reason = _install()
+    if reason is None and _missing_tools():
+        reason = f"cluster lab tools missing: {', '.join(_missing_tools())}"
+    if reason is None and not REMOTED.exists():
+        reason = f"{REMOTED} missing (run lab/cluster/install.sh)"
+    for daemon in ("corosync", "pacemakerd"):
+        if reason is None and _running(daemon):
+            reason = f"a {daemon} not started by the lab is running on this machine"
+    return reason
+
+
+def _privilege_problem() -> str | None:
     if os.geteuid() != 0:
         return "the cluster lab needs root (network and mount namespaces)"
     caps = _effective_caps()
     for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN")):
         if not caps & (1 << bit):
             return f"the cluster lab needs {name}"
-    if shutil.which("apt-get") is None and not REMOTED.exists():
+    return None
+
+
+def _missing_tools() -> list[str]:
+    return [t for t in REQUIRED_TOOLS if shutil.which(t, path=CLEAN_PATH) is None]
+
+
+def _install() -> str | None:
+    if shutil.which("apt-get") is None:
         return "the cluster lab installs with apt (Debian/Ubuntu only)"
-    missing = [t for t in REQUIRED_TOOLS if shutil.which(t, path=CLEAN_PATH) is None]
-    if (missing or not REMOTED.exists()) and install:
-        res = subprocess.run(
-            ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
-        )
-        if res.returncode != 0:
-            return f"lab/cluster/install.sh failed: {res.stderr.strip()[-300:]}"
-        missing = [t for t in REQUIRED_TOOLS if shutil.which(t, path=CLEAN_PATH) is None]
-    if missing:
-        return f"cluster lab tools missing: {', '.join(missing)}"
-    if not REMOTED.exists():
-        return f"{REMOTED} missing (run lab/cluster/install.sh)"
-    for daemon in ("corosync", "pacemakerd"):
-        if _running(daemon):
-            return f"a {daemon} not started by the lab is running on this machine"
+    res = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900, check=False
+    )
+    if res.returncode != 0:
+        return f"lab/cluster/install.sh failed: {res.stderr.strip()[-300:]}"
     return None
 
 
@@ -263,7 +275,11 @@ class HostRunner:
         full = [*self._lab.host_prefix(self._host), "env", f"PATH={CLEAN_PATH}", *prefix, *argv]
         try:
             res = subprocess.run(
-                full, capture_output=True, text=True, timeout=timeout, check=False,
+                full,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
@@ -274,8 +290,9 @@ class HostRunner:
 class ClusterLab:
     """Start, drive and stop the live cluster lab."""
 
-    def __init__(self, hosts: int = 2, *, lab_dir: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, hosts: int = 2, *, lab_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.nhosts = hosts
         self.lab_dir = lab_dir or DEFAULT_LAB_DIR
         self._env = {**os.environ, "CLUSTER_LAB_DIR": str(self.lab_dir), **(env or {})}
@@ -284,16 +301,23 @@ class ClusterLab:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def lab_sh(self, *args: str, timeout: float = 180, check: bool = True
-               ) -> subprocess.CompletedProcess[str]:
+    def lab_sh(
+        self, *args: str, timeout: float = 180, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``lab.sh ARGS``; raise :class:`LabError` on failure when ``check``."""
         res = subprocess.run(
-            ["bash", str(LAB_SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
-            env=self._env, check=False, stdin=subprocess.DEVNULL,
+            ["bash", str(LAB_SCRIPT), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self._env,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         if check and res.returncode != 0:
-            raise LabError(f"lab.sh {' '.join(args)} failed ({res.returncode}): "
-                           f"{res.stderr.strip()[-2000:]}")
+            raise LabError(
+                f"lab.sh {' '.join(args)} failed ({res.returncode}): {res.stderr.strip()[-2000:]}"
+            )
         return res
 
     def start(self, *, wait: bool = True) -> ClusterLab:
@@ -320,8 +344,12 @@ class ClusterLab:
     def __enter__(self) -> ClusterLab:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def wait_online(self, timeout: float = 60) -> None:
@@ -340,9 +368,7 @@ class ClusterLab:
 
     def _load_hosts(self) -> None:
         env = dict(
-            line.split("=", 1)
-            for line in self.lab_sh("env").stdout.splitlines()
-            if "=" in line
+            line.split("=", 1) for line in self.lab_sh("env").stdout.splitlines() if "=" in line
         )
         n = int(env["NHOSTS"])
         self._hosts = [
@@ -405,12 +431,17 @@ class ClusterLab:
             return ["ip", "netns", "exec", h.netns]
         return ["nsenter", f"--target={pid}", "--net", "--mount", "--uts", "--"]
 
-    def host_exec(self, which: str | int, argv: Sequence[str], *, timeout: float = 30,
-                  check: bool = False) -> subprocess.CompletedProcess[str]:
+    def host_exec(
+        self, which: str | int, argv: Sequence[str], *, timeout: float = 30, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside a host (e.g. a Pacemaker CLI as that remote node)."""
         return subprocess.run(
-            [*self.host_prefix(which), *argv], capture_output=True, text=True,
-            timeout=timeout, check=check, stdin=subprocess.DEVNULL,
+            [*self.host_prefix(which), *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            stdin=subprocess.DEVNULL,
         )
 
     def host_runner(self, which: str | int, env: dict[str, str] | None = None) -> HostRunner:
@@ -439,23 +470,38 @@ class ClusterLab:
 
     # -- cluster -----------------------------------------------------------------
 
-    def run(self, argv: Sequence[str], *, timeout: float = 60, check: bool = True,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = 60,
+        check: bool = True,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command on the controller with a clean PATH."""
         res = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False,
-            input=input, env={**self._env, "PATH": CLEAN_PATH},
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            input=input,
+            env={**self._env, "PATH": CLEAN_PATH},
             stdin=None if input is not None else subprocess.DEVNULL,
         )
         if check and res.returncode != 0:
-            raise LabError(f"{' '.join(argv)} failed ({res.returncode}): "
-                           f"{(res.stderr or res.stdout).strip()[-2000:]}")
+            raise LabError(
+                f"{' '.join(argv)} failed ({res.returncode}): "
+                f"{(res.stderr or res.stdout).strip()[-2000:]}"
+            )
         return res
 
     def crm_mon(self) -> ClusterStatus:
         """Parsed ``crm_mon --output-as=xml`` (nodes, attributes, resources)."""
-        res = self.run(["crm_mon", "--one-shot", "--inactive", "--show-node-attributes",
-                        "--output-as=xml"], timeout=30)
+        res = self.run(
+            ["crm_mon", "--one-shot", "--inactive", "--show-node-attributes", "--output-as=xml"],
+            timeout=30,
+        )
         return ClusterStatus.parse(res.stdout)
 
     def cib(self) -> str:
@@ -471,11 +517,14 @@ class ClusterLab:
         conf = root if root.tag == "configuration" else root.find("configuration")
         if conf is None:
             raise ValueError("no <configuration> in the given XML")
-        self.run(["cibadmin", "--replace", "--scope=configuration", "--xml-pipe"],
-                 input=ET.tostring(conf, encoding="unicode"))
+        self.run(
+            ["cibadmin", "--replace", "--scope=configuration", "--xml-pipe"],
+            input=ET.tostring(conf, encoding="unicode"),
+        )
 
-    def pcs(self, *args: str, cib_file: Path | None = None, timeout: float = 60
-            ) -> subprocess.CompletedProcess[str]:
+    def pcs(
+        self, *args: str, cib_file: Path | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run pcs (offline against ``cib_file`` when given)."""
         argv = ["pcs", *(["-f", str(cib_file)] if cib_file else []), *args]
         return self.run(argv, timeout=timeout)
@@ -489,8 +538,13 @@ class ClusterLab:
             yield path
             self.pcs("cluster", "cib-push", str(path), "--config")
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float, what: str = "condition",
-                 interval: float = 0.2) -> T:
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float,
+        what: str = "condition",
+        interval: float = 0.2,
+    ) -> T:
         """Poll ``predicate`` until it returns a truthy value; return that value."""
         deadline = time.monotonic() + timeout
         last_exc: Exception | None = None
@@ -502,13 +556,19 @@ class ClusterLab:
             except (LabError, subprocess.SubprocessError, ET.ParseError, KeyError) as exc:
                 last_exc = exc
             if time.monotonic() >= deadline:
-                raise LabError(f"timed out after {timeout:g} s waiting for {what}"
-                               + (f" (last error: {last_exc})" if last_exc else ""))
+                raise LabError(
+                    f"timed out after {timeout:g} s waiting for {what}"
+                    + (f" (last error: {last_exc})" if last_exc else "")
+                )
             time.sleep(interval)
 
-    def configure_remote_nodes(self, *, fencing: str | None = "fence_ipmilan",
-                               reconnect_interval: str = "10s",
-                               monitor_interval: str = "5s") -> None:
+    def configure_remote_nodes(
+        self,
+        *,
+        fencing: str | None = "fence_ipmilan",
+        reconnect_interval: str = "10s",
+        monitor_interval: str = "5s",
+    ) -> None:
         """Create the ``ocf:pacemaker:remote`` connection (+ a fence device) of every host.
 
         Idempotent: resources that already exist are left alone. Built offline
@@ -521,14 +581,33 @@ class ClusterLab:
             return
         with self.offline_cib() as cib:
             for h in todo:
-                self.pcs("resource", "create", h.name, "ocf:pacemaker:remote",
-                         f"server={h.address}", f"reconnect_interval={reconnect_interval}",
-                         "op", "monitor", f"interval={monitor_interval}", "timeout=10s",
-                         "--force", cib_file=cib)
+                self.pcs(
+                    "resource",
+                    "create",
+                    h.name,
+                    "ocf:pacemaker:remote",
+                    f"server={h.address}",
+                    f"reconnect_interval={reconnect_interval}",
+                    "op",
+                    "monitor",
+                    f"interval={monitor_interval}",
+                    "timeout=10s",
+                    "--force",
+                    cib_file=cib,
+                )
                 if fencing == "fence_ipmilan":
                     opts = [f"{k}={v}" for k, v in h.fence_ipmilan_options().items()]
-                    self.pcs("stonith", "create", f"fence-{h.name}", "fence_ipmilan", *opts,
-                             "op", "monitor", "interval=60s", cib_file=cib)
+                    self.pcs(
+                        "stonith",
+                        "create",
+                        f"fence-{h.name}",
+                        "fence_ipmilan",
+                        *opts,
+                        "op",
+                        "monitor",
+                        "interval=60s",
+                        cib_file=cib,
+                    )
                 elif fencing is not None:
                     raise ValueError(f"unknown fencing {fencing!r}")
 
@@ -536,8 +615,9 @@ class ClusterLab:
         """Wait until the cluster has no pending actions (``crm_resource --wait``)."""
         self.run(["crm_resource", "--wait", f"--timeout={int(timeout)}s"], timeout=timeout + 10)
 
-    def wait_hosts_online(self, names: Sequence[str] | None = None, timeout: float = 60,
-                          *, settle: bool = True) -> None:
+    def wait_hosts_online(
+        self, names: Sequence[str] | None = None, timeout: float = 60, *, settle: bool = True
+    ) -> None:
         """Wait until the given (default: all) remote nodes are online with their connection
         started and, with ``settle``, the cluster is idle."""
         names = list(names or [h.name for h in self.hosts])

@@ -43,8 +43,19 @@ DEFAULT_ALERT_PATH = "/usr/lib/instanceha/alert_fence_event"
 DEFAULT_ROLE_ATTRIBUTE = "instanceha-role"
 #: Values of ``evacuation.mode`` (see :mod:`instanceha.evacuation.policy`).
 EVACUATION_MODES = ("all", "tagged", "tagged-or-all")
-#: Agents whose extra parameters may be given under ``agents:``.
-AGENT_SECTIONS = ("libvirtd", "nova_compute", "nova_evacuate", "fence_nova", "fence_ipmi")
+#: Agents whose extra parameters may be given under ``agents:``, with the parameters
+#: the renderer sets itself (from other inventory fields) and which may not be repeated.
+_NOVA = ("cloud", "domain", "host_map")
+_IPMI_RENDERED = ("ip", "ipaddr", "ipport", "username", "login", "password", "passwd",
+                  "password_script", "passwd_script", "pcmk_host_list")
+AGENT_SECTIONS: Mapping[str, tuple[str, ...]] = {
+    "libvirtd": (),
+    "nova_compute": _NOVA,
+    "nova_evacuate": (*_NOVA, "evacuation_mode", "tag_key", "max_parallel",
+                      "mass_failure_hosts", "mass_failure_percent", "reserved_hosts"),
+    "fence_nova": (*_NOVA, "pcmk_host_list"),
+    "fence_ipmi": _IPMI_RENDERED,
+}
 
 # Pacemaker ids are XML IDs; a remote node's name is also its connection resource id.
 _NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -168,7 +179,9 @@ class Inventory:
         """
         rule = HostMap(domain=self.nova_domain or "")
         return ";".join(
-            f"{c.name}:{c.nova_host}" for c in self.computes if rule.nova_host(c.name) != c.nova_host
+            f"{c.name}:{c.nova_host}"
+            for c in self.computes
+            if rule.nova_host(c.name) != c.nova_host
         )
 
 
@@ -253,8 +266,11 @@ class _Node:
             raise InventoryError(f"{self.where(key)}: must be a list, not {_kind(value)}")
         return value
 
-    def params(self, key: str) -> tuple[tuple[str, str], ...]:
-        """A mapping of agent parameter names to scalar values, as ordered pairs."""
+    def params(self, key: str, reserved: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
+        """A mapping of agent parameter names to scalar values, as ordered pairs.
+
+        ``reserved`` names are set from other fields and may not appear here.
+        """
         node = self.child(key)
         if node is None:
             return ()
@@ -263,6 +279,11 @@ class _Node:
             where = node.where(str(name))
             if not isinstance(name, str) or not _PARAM_NAME.match(name):
                 raise InventoryError(f"{where}: {name!r} is not a parameter name")
+            if name in reserved:
+                raise InventoryError(
+                    f"{where}: set from another inventory field; remove it here "
+                    "(see docs/inventory.md)"
+                )
             if value is None or isinstance(value, Mapping | list):
                 raise InventoryError(f"{where}: must be a scalar value, not {_kind(value)}")
             pairs.append((name, _scalar(value)))
@@ -341,8 +362,8 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
             f"{node.where('password')}: not supported; put the password in a root-only "
             "file and name it in password_file"
         )
-    options = dict(defaults.params("options") if defaults else ())
-    options.update(node.params("options"))
+    options = dict(defaults.params("options", _IPMI_RENDERED) if defaults else ())
+    options.update(node.params("options", _IPMI_RENDERED))
     bmc = Bmc(
         address=_name(node, "address", _HOST_NAME, "BMC address"),
         username=user_src.required("username"),
@@ -453,11 +474,11 @@ def _agents(node: _Node | None) -> AgentSections:
         return AgentSections()
     sections: dict[str, tuple[tuple[str, str], ...]] = {}
     start_timeout = AgentSections.nova_compute_start_timeout
-    for name in AGENT_SECTIONS:
+    for name, reserved in AGENT_SECTIONS.items():
         section = node.child(name)
         if section is None:
             continue
-        sections[name] = section.params("params")
+        sections[name] = section.params("params", reserved)
         if name == "nova_compute":
             start_timeout = section.duration("start_timeout", start_timeout)
         section.done()
@@ -499,7 +520,7 @@ def parse_inventory(document: object, source: str = "<inventory>") -> Inventory:
     if not computes:
         raise InventoryError("computes: required (at least one compute node)")
     if bmc_defaults is not None:
-        bmc_defaults.params("options")
+        bmc_defaults.params("options", _IPMI_RENDERED)
         for key in ("username", "port", "password_file", "password_script"):
             bmc_defaults.raw(key)
         bmc_defaults.done()

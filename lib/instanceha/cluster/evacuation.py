@@ -24,12 +24,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from instanceha.clock import Clock, SystemClock
 from instanceha.cluster.attributes import NodeAttributes, validate_name
 
 __all__ = [
     "EVACUATE_ATTRIBUTE",
+    "AttributeStore",
     "EvacuationRequest",
     "EvacuationRequests",
     "EvacuationState",
@@ -41,6 +43,20 @@ EVACUATE_ATTRIBUTE = "instanceha-evacuate"
 
 _OWNER = re.compile(r"^[A-Za-z0-9_.@-]+$")
 _EPOCH = re.compile(r"^[0-9]{1,12}$")
+
+
+class AttributeStore(Protocol):
+    """What the request store needs of :class:`NodeAttributes` (a seam for unit tests)."""
+
+    def get(self, node: str, name: str) -> str | None: ...
+
+    def get_all(self, name: str) -> dict[str, str]: ...
+
+    def delete(self, node: str, name: str) -> None: ...
+
+    def compare_and_set(
+        self, node: str, name: str, expected: str | None, new: str | None
+    ) -> bool: ...
 
 
 class InvalidRequestValue(ValueError):
@@ -121,12 +137,12 @@ class EvacuationRequests:
 
     def __init__(
         self,
-        attributes: NodeAttributes | None = None,
+        attributes: AttributeStore | None = None,
         *,
         clock: Clock | None = None,
         name: str = EVACUATE_ATTRIBUTE,
     ) -> None:
-        self._attrs = attributes or NodeAttributes()
+        self._attrs: AttributeStore = attributes or NodeAttributes()
         self._clock = clock or SystemClock()
         self._name = validate_name(name)
 

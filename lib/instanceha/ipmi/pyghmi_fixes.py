@@ -8,8 +8,11 @@ our own deadlines still bound every call.
 1. **Lost wake-up in the IO wait.** ``session._io_wait`` registers the
    caller's wake-up event with the IO thread only after the request was sent;
    a reply read before that registration wakes nobody, and the caller sleeps
-   until its retry timer (0.5-1 s per command, often at login). The fix
-   registers first and then looks whether a reply is already queued.
+   until its retry timer (0.5-1 s per command, often at login). Another
+   thread's event loop may also consume the reply for it. The fix registers
+   first, then looks whether a reply is already queued, and never sleeps
+   more than 50 ms at a time (every caller loops until its answer is there,
+   so waking early only costs a look).
 2. **Lost wake-up between two commands on one session.** ``Session._cmdwait``
    (a thread waiting for another thread's command to finish) tests the busy
    flag and then registers its event; a command finishing in between leaves
@@ -51,6 +54,7 @@ _CIPHERS_LOCK = threading.Lock()
 _AUTH_ALGO, _INTEGRITY_ALGO, _CONF_ALGO, _OPEN_REPLY_LEN = 16, 24, 32, 36
 _SHA1_SUITE = (1, 1, 1)  # RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128: suite 3
 _SHA1, _SHA256 = 1, 256  # pyghmi's ``attemptedhash`` values
+_MAX_SLEEP = 0.05  # longest single sleep of a waiter (see fix 1)
 
 
 def prefer_cipher(host: str, port: int, suite: int | None) -> None:
@@ -93,7 +97,7 @@ def _io_wait(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
         wake = _session.iosockets[0]
         port = wake.getsockname()[1]
         getattr(wake, "fd", wake).sendto(b"\x01", (_session.myself, port))
-    event.wait()
+    event.wait(min(_MAX_SLEEP, max(0.0, timeout)))
 
 
 def _cmdwait(self: Any) -> None:

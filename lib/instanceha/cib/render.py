@@ -1,0 +1,277 @@
+"""Render the instance HA CIB from an :class:`~instanceha.cib.inventory.Inventory`.
+
+Everything comes from ``cib_templates/``; this module only decides which
+template is filled how often and with which (escaped) values. Ids are
+deterministic and follow the names ``pcs`` would generate, so the XML and the
+``pcs`` script (:mod:`instanceha.cib.pcs`) describe the same objects.
+
+A BMC password is never written into the CIB: ``fence_ipmi`` gets a
+``password_script`` that reads the admin's file (or the admin's own script).
+Only ``include_secrets`` inlines a password file's content as ``password``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from instanceha.cib.inventory import Bmc, Inventory
+from instanceha.cib.templates import Templates, attr, nvset, once
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "PASSWORD_FILE_READER",
+    "RenderError",
+    "RenderOptions",
+    "read_password_file",
+    "render_cib",
+]
+
+#: validate-with of a rendered CIB when the installed Pacemaker cannot be asked.
+DEFAULT_SCHEMA = "pacemaker-3.9"
+#: Command fence_ipmi runs to read a password file (its first line is the password).
+PASSWORD_FILE_READER = "/bin/cat"
+
+
+class RenderError(ValueError):
+    """The inventory cannot be rendered (e.g. an unreadable password file)."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: schema, and whether passwords may be inlined."""
+
+    validate_with: str = DEFAULT_SCHEMA
+    include_secrets: bool = False
+
+
+def read_password_file(path: str) -> str:
+    """The first line of a password file.
+
+    :raises RenderError: when it cannot be read or is empty.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline().rstrip("\r\n")
+    except OSError as err:
+        raise RenderError(f"{path}: cannot read password file ({err.strerror})") from None
+    if not line:
+        raise RenderError(f"{path}: password file is empty")
+    return line
+
+
+def _secret_params(bmc: Bmc, include: bool, read: Callable[[str], str]) -> list[tuple[str, str]]:
+    if bmc.password_file is None:
+        return [("password_script", bmc.password_script or "")]
+    if include:
+        return [("password", read(bmc.password_file))]
+    return [("password_script", f"{PASSWORD_FILE_READER} {shlex.quote(bmc.password_file)}")]
+
+
+class _Renderer:
+    def __init__(
+        self,
+        inv: Inventory,
+        templates: Templates,
+        options: RenderOptions,
+        read_secret: Callable[[str], str],
+    ) -> None:
+        self.inv = inv
+        self.t = templates
+        self.options = options
+        self.read_secret = read_secret
+
+    # ------------------------------------------------------------ pieces
+
+    def nova_common(self) -> list[tuple[str, str]]:
+        """cloud, domain and host_map: the same on every agent that talks to Nova."""
+        pairs = [("cloud", self.inv.cloud)]
+        if self.inv.nova_domain:
+            pairs.append(("domain", self.inv.nova_domain))
+        host_map = self.inv.host_map()
+        if host_map:
+            pairs.append(("host_map", host_map))
+        return pairs
+
+    def fence_ipmi(self, name: str, bmc: Bmc) -> str:
+        set_id = f"fence-ipmi-{name}-instance_attributes"
+        pairs = [("ip", bmc.address), ("ipport", str(bmc.port)), ("username", bmc.username)]
+        pairs += _secret_params(bmc, self.options.include_secrets, self.read_secret)
+        pairs += [*self.inv.agents.fence_ipmi, *bmc.options, ("pcmk_host_list", name)]
+        return self.t.fill(
+            "fence-ipmi",
+            name=attr(name),
+            instance_attributes=nvset("instance_attributes", set_id, _merged(pairs)),
+        )
+
+    def crm_config(self) -> str:
+        return self.t.fill("crm_config")
+
+    def nodes(self) -> str:
+        role = attr(self.inv.role_attribute)
+        blocks = once([
+            self.t.fill("node-controller", name=attr(c.name), node_id=attr(c.node_id),
+                        role_attribute=role)
+            for c in self.inv.controllers
+        ])
+        blocks += once([
+            self.t.fill("node-compute", name=attr(c.name), role_attribute=role)
+            for c in self.inv.computes
+        ])
+        return "\n".join(blocks)
+
+    def resources(self) -> str:
+        remotes = []
+        for c in self.inv.computes:
+            pairs = [("server", c.address)]
+            if c.remote.port is not None:
+                pairs.append(("port", str(c.remote.port)))
+            pairs.append(("reconnect_interval", c.remote.reconnect_interval))
+            remotes.append(
+                self.t.fill(
+                    "remote",
+                    name=attr(c.name),
+                    address=attr(c.address),
+                    monitor_interval=attr(c.remote.monitor_interval),
+                    monitor_timeout=attr(c.remote.monitor_timeout),
+                    instance_attributes=nvset(
+                        "instance_attributes", f"{c.name}-instance_attributes", pairs
+                    ),
+                )
+            )
+        blocks = once(remotes)
+        blocks += once(
+            [self.fence_ipmi(c.name, c.bmc) for c in self.inv.controllers if c.bmc]
+            + [self.fence_ipmi(c.name, c.bmc) for c in self.inv.computes]
+        )
+        nova_pairs = [
+            *self.nova_common(),
+            *self.inv.agents.fence_nova,
+            ("pcmk_host_list", ",".join(c.name for c in self.inv.computes)),
+        ]
+        blocks.append(
+            self.t.fill(
+                "fence-nova",
+                instance_attributes=nvset(
+                    "instance_attributes", "fence-nova-instance_attributes", _merged(nova_pairs)
+                ),
+            )
+        )
+        blocks.append(
+            self.t.fill(
+                "libvirtd",
+                instance_attributes=nvset(
+                    "instance_attributes", "libvirtd-instance_attributes",
+                    _merged(list(self.inv.agents.libvirtd)),
+                ),
+            )
+        )
+        compute_pairs = [*self.nova_common(), *self.inv.agents.nova_compute]
+        blocks.append(
+            self.t.fill(
+                "nova-compute",
+                start_timeout=attr(self.inv.agents.nova_compute_start_timeout),
+                instance_attributes=nvset(
+                    "instance_attributes", "nova-compute-instance_attributes",
+                    _merged(compute_pairs),
+                ),
+            )
+        )
+        ev = self.inv.evacuation
+        evac_pairs = [
+            *self.nova_common(),
+            ("evacuation_mode", ev.mode),
+            ("tag_key", ev.tag_key),
+            ("max_parallel", str(ev.max_parallel)),
+            ("mass_failure_hosts", str(ev.mass_failure_hosts)),
+            ("mass_failure_percent", str(ev.mass_failure_percent)),
+        ]
+        if ev.reserved_hosts:
+            evac_pairs.append(("reserved_hosts", ",".join(ev.reserved_hosts)))
+        evac_pairs += self.inv.agents.nova_evacuate
+        blocks.append(
+            self.t.fill(
+                "nova-evacuate",
+                instance_attributes=nvset(
+                    "instance_attributes", "nova-evacuate-instance_attributes",
+                    _merged(evac_pairs),
+                ),
+            )
+        )
+        return "\n".join(blocks)
+
+    def constraints(self) -> str:
+        blocks = [self.t.fill("constraints", role_attribute=attr(self.inv.role_attribute))]
+        blocks += once([
+            self.t.fill("fence-ipmi-avoid", name=attr(c.name))
+            for c in self.inv.controllers
+            if c.bmc
+        ])
+        return "\n".join(blocks)
+
+    def topology(self) -> str:
+        return "\n".join(
+            once([self.t.fill("fencing-level", name=attr(c.name)) for c in self.inv.computes])
+        )
+
+    def alerts(self) -> str:
+        alert = self.inv.alert
+        recipients = ""
+        if alert.recipient:
+            rid = "instanceha-fence-event-recipient"
+            recipients = f'<recipient id="{rid}" value="{attr(alert.recipient)}"/>'
+        return self.t.fill(
+            "alert",
+            path=attr(alert.path),
+            timeout=attr(alert.timeout),
+            instance_attributes=nvset(
+                "instance_attributes", "instanceha-fence-event-instance_attributes",
+                list(alert.options),
+            ),
+            recipients=recipients,
+        )
+
+    def cib(self) -> str:
+        def section(text: str) -> str:
+            return "\n".join("      " + row if row else row for row in text.splitlines())
+
+        return self.t.fill(
+            "cib",
+            validate_with=attr(self.options.validate_with),
+            crm_config=section(self.crm_config()),
+            nodes=section(self.nodes()),
+            resources=section(self.resources()),
+            constraints=section(self.constraints()),
+            fencing_topology=section(self.topology()),
+            alerts=section(self.alerts()),
+        ) + "\n"
+
+
+def _merged(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Later pairs override earlier ones with the same name, keeping the first position."""
+    merged: dict[str, str] = {}
+    for name, value in pairs:
+        merged[name] = value
+    return list(merged.items())
+
+
+def render_cib(
+    inventory: Inventory,
+    *,
+    templates: Templates | None = None,
+    options: RenderOptions = RenderOptions(),
+    read_secret: Callable[[str], str] = read_password_file,
+) -> str:
+    """The whole CIB (configuration plus an empty status) as XML text.
+
+    :raises RenderError: when a password file cannot be read (``include_secrets``).
+    :raises instanceha.cib.templates.TemplateError: on a broken template.
+    """
+    text = _Renderer(inventory, templates or Templates(), options, read_secret).cib()
+    try:
+        ET.fromstring(text)
+    except ET.ParseError as err:
+        raise RenderError(f"the templates produced malformed XML: {err}") from None
+    return text

@@ -1,0 +1,241 @@
+"""Run Pacemaker's scheduler offline: bring a CIB up, verify it, inject a host failure.
+
+All through ``crm_simulate`` and ``crm_verify`` (argument lists, timeouts, via
+:class:`instanceha.cluster.Runner`), never touching a live cluster: ``-L``
+only reads the live CIB, and results go to files in a private work directory.
+
+A rendered CIB has no status, so Pacemaker sees every node offline and
+unclean. :meth:`Scheduler.bring_up` brings the cluster nodes up with quorum
+and lets the scheduler start everything, marking the nodes unfenced as
+pacemaker-controld would, until a pass has nothing left to do.
+
+Failures are injected the way Pacemaker would see them: a Pacemaker Remote
+node fails through its connection's recurring monitor (``--op-inject
+<node>_monitor_<ms>@<host running the connection>=7``; ``--node-fail`` does
+nothing for a remote node), a cluster node through ``--node-fail``.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from instanceha.cib.cibquery import (
+    CibQueryError,
+    cluster_node_names,
+    mark_unfenced,
+    online_node_names,
+    parse_cib,
+    remote_connections,
+)
+from instanceha.cib.transition import (
+    Transition,
+    TransitionError,
+    parse_cluster_status,
+    parse_transition,
+)
+from instanceha.cluster.runner import ClusterError, Runner, RunResult, SubprocessRunner
+
+__all__ = [
+    "BringUp",
+    "Failure",
+    "Scheduler",
+    "SchedulerError",
+    "VerifyReport",
+]
+
+#: Passes after the first before a CIB that keeps scheduling actions counts as unsettled.
+MAX_SETTLE_PASSES = 4
+_VERIFY_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(error|warning):\s*(.*)$")
+
+
+class SchedulerError(RuntimeError):
+    """crm_simulate or crm_verify could not answer; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BringUp:
+    """A CIB with every node up and everything started, and how it got there."""
+
+    cib_text: str
+    first: Transition | None  # None when the CIB was already up
+    passes: int
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """crm_verify's verdict on a brought-up CIB."""
+
+    rc: int
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def valid(self) -> bool:
+        """True when crm_verify exited 0 without errors."""
+        return self.rc == 0 and not self.errors
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A simulated host failure: how it was injected and the transition it causes."""
+
+    host: str
+    kind: str  # "remote" or "member"
+    injection: str  # the crm_simulate option used, e.g. --op-inject comp1_monitor_10000@ctl1=7
+    connection_host: str | None
+    transition: Transition
+
+
+class Scheduler:
+    """crm_simulate/crm_verify on CIB files in ``workdir``."""
+
+    def __init__(
+        self, workdir: Path, runner: Runner | None = None, *, timeout: float = 600.0
+    ) -> None:
+        self.workdir = workdir
+        self.runner = runner or SubprocessRunner()
+        self.timeout = timeout
+        self._serial = 0
+
+    # ---------------------------------------------------------------- tools
+
+    def _run(self, argv: list[str]) -> RunResult:
+        try:
+            return self.runner.run(argv, timeout=self.timeout)
+        except ClusterError as err:
+            raise SchedulerError(f"{err} (install pacemaker-cli-utils)") from None
+
+    def _file(self, stem: str, text: str | None = None) -> Path:
+        self._serial += 1
+        path = self.workdir / f"{self._serial:03d}-{stem}.xml"
+        if text is not None:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def _simulate(self, source: list[str], extra: list[str], out: Path | None) -> Transition:
+        argv = ["crm_simulate", *source, "-S", "--output-as=xml", *extra]
+        if out is not None:
+            argv += ["-O", str(out)]
+        res = self._run(argv)
+        if res.rc != 0:
+            detail = (res.stderr or res.stdout).strip().splitlines()
+            raise SchedulerError(
+                f"crm_simulate exited {res.rc}: {detail[-1] if detail else 'no output'}"
+            )
+        try:
+            return parse_transition(res.stdout)
+        except TransitionError as err:
+            raise SchedulerError(str(err)) from None
+
+    def status(self, source: list[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """Node kinds (``member``/``remote``) and resource placements of a CIB or ``-L``."""
+        res = self._run(["crm_simulate", *source, "--output-as=xml"])
+        if res.rc != 0:
+            raise SchedulerError(f"crm_simulate exited {res.rc}: {res.stderr.strip()[-300:]}")
+        try:
+            nodes, running = parse_cluster_status(res.stdout)
+        except TransitionError as err:
+            raise SchedulerError(str(err)) from None
+        return {n.name: n.kind for n in nodes}, running
+
+    # ------------------------------------------------------------- bring-up
+
+    def bring_up(self, cib_text: str) -> BringUp:
+        """Bring all cluster nodes up (quorate), mark them unfenced, settle.
+
+        A CIB whose status already shows a member online is only settled.
+        """
+        try:
+            cib = parse_cib(cib_text)
+        except CibQueryError as err:
+            raise SchedulerError(f"input: {err}") from None
+        first: Transition | None = None
+        current = self._file("input", cib_text)
+        if not online_node_names(cib):
+            members = cluster_node_names(cib)
+            if not members:
+                raise SchedulerError(
+                    "the CIB lists no cluster node in <nodes>: nothing to bring up"
+                )
+            up = self._file("up")
+            ups = [arg for name in members for arg in ("-u", name)]
+            first = self._simulate(["-x", str(current)], [*ups, "-q", "1"], up)
+            current = up
+        passes = 1 if first else 0
+        for _ in range(MAX_SETTLE_PASSES + 1):
+            self._mark_unfenced(current)
+            nxt = self._file("settle")
+            transition = self._simulate(["-x", str(current)], [], nxt)
+            if transition.empty:
+                return BringUp(current.read_text(encoding="utf-8"), first, passes)
+            passes += 1
+            current = nxt
+        raise SchedulerError(
+            f"the cluster does not settle: still scheduling after {passes} passes "
+            f"({len(transition.fencing)} fencing, {len(transition.actions)} resource actions)"
+        )
+
+    def _mark_unfenced(self, path: Path) -> None:
+        tree = ET.parse(path)
+        if mark_unfenced(tree.getroot()):
+            tree.write(path, encoding="unicode")
+
+    # --------------------------------------------------------------- verify
+
+    def verify(self, up_text: str) -> VerifyReport:
+        """``crm_verify -x -V`` on a brought-up CIB; collects its error and warning lines."""
+        path = self._file("verify", up_text)
+        res = self._run(["crm_verify", "-x", str(path), "-V"])
+        errors: list[str] = []
+        warnings: list[str] = []
+        for line in (res.stderr + res.stdout).splitlines():
+            match = _VERIFY_LINE.match(line.strip())
+            if match:
+                (errors if match.group(1) == "error" else warnings).append(match.group(2))
+        return VerifyReport(res.rc, tuple(errors), tuple(warnings))
+
+    # -------------------------------------------------------------- failure
+
+    def fail(self, host: str, *, cib_text: str | None = None, live: bool = False) -> Failure:
+        """Simulate the failure of ``host`` on a brought-up CIB or the live cluster.
+
+        :raises SchedulerError: for an unknown host, or a remote node whose
+            connection is not running (nothing to fail).
+        """
+        if live == (cib_text is not None):
+            raise ValueError("give exactly one of cib_text and live")
+        if live:
+            source, remotes = ["-L"], None
+        else:
+            assert cib_text is not None
+            source = ["-x", str(self._file("base", cib_text))]
+            remotes = remote_connections(parse_cib(cib_text))
+        kinds, running = self.status(source)
+        if remotes is None:
+            live_cib = self._run(["cibadmin", "--query"])
+            if live_cib.rc != 0:
+                raise SchedulerError(f"cibadmin --query exited {live_cib.rc}: "
+                                     f"{live_cib.stderr.strip()[-300:]}")
+            remotes = remote_connections(parse_cib(live_cib.stdout))
+        if host in remotes:
+            conn = remotes[host]
+            if conn.monitor_interval_ms is None:
+                raise SchedulerError(
+                    f"{host}'s connection resource has no recurring monitor to fail"
+                )
+            where = running.get(host, ())
+            if not where:
+                raise SchedulerError(
+                    f"{host}'s connection is not running (node already down?): nothing to fail"
+                )
+            spec = f"{host}_monitor_{conn.monitor_interval_ms}@{where[0]}=7"
+            transition = self._simulate(source, ["--op-inject", spec], None)
+            return Failure(host, "remote", f"--op-inject {spec}", where[0], transition)
+        if kinds.get(host) in ("member", "normal"):
+            transition = self._simulate(source, ["--node-fail", host], None)
+            return Failure(host, "member", f"--node-fail {host}", None, transition)
+        known = ", ".join(sorted(kinds)) or "none"
+        raise SchedulerError(f"{host} is not a node of this cluster (nodes: {known})")

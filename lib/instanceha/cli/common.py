@@ -1,0 +1,67 @@
+"""What every subcommand shares: exit codes, the one-line error, I/O handles, file writing."""
+
+from __future__ import annotations
+
+import enum
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["CliError", "ExitCode", "Io", "write_output"]
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of ``instanceha`` (documented in docs/cli.md)."""
+
+    OK = 0
+    PROBLEM = 1  # the command ran and found a problem (check failed, verify errors)
+    USAGE = 2  # bad command line (argparse)
+    CONFIG = 3  # inventory, input file or credentials invalid or missing
+    MISSING = 4  # a tool or library the command needs is not installed
+    UNAVAILABLE = 5  # the cluster or the cloud could not be asked
+    REFUSED = 6  # the action is unsafe in the current state and was not done
+    INTERNAL = 70  # a bug: please report it with --debug output
+
+
+class CliError(Exception):
+    """Ends the command with ``code`` and one line: what went wrong and what to do."""
+
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Io:
+    """The process's outputs and environment, handed to subcommands by ``main``."""
+
+    out: TextIO
+    err: TextIO
+    env: Mapping[str, str]
+
+    def note(self, text: str) -> None:
+        """A progress or summary line on stderr (stdout stays machine-readable)."""
+        print(f"instanceha: {text}", file=self.err)
+
+
+def write_output(path: str | None, text: str, io: Io, *, private: bool = False) -> None:
+    """Write ``text`` to ``path`` atomically (0600 when ``private``), or to stdout."""
+    if path is None or path == "-":
+        io.out.write(text)
+        return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o600 if private else 0o644)
+        os.replace(tmp, target)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise CliError(ExitCode.CONFIG, f"{path}: cannot write ({err.strerror})") from None

@@ -1,0 +1,104 @@
+"""Fence metadata in fence-agents' format, held against golden files.
+
+Regenerate the goldens after an intended change with
+``INSTANCEHA_REGEN_GOLDEN=1 /usr/bin/python3 -m pytest tests/unit/fencing -q``
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from instanceha.fencing import FenceAgentSpec
+from instanceha.fencing.docs import render_manpage
+from instanceha.fencing.metadata import render_metadata
+from unit.fencing.fence_fakes import FABRIC_SPEC, POWER_SPEC
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "fence"
+REGEN = os.environ.get("INSTANCEHA_REGEN_GOLDEN") == "1"
+PCS_RNG = Path("/usr/share/pcs/data/ocf-1.0.rng")
+
+
+def _agent_specs() -> dict[str, FenceAgentSpec]:
+    """Every fence agent module's SPEC (agents added later join automatically)."""
+    import pkgutil
+
+    import instanceha.fence as package
+
+    specs = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"instanceha.fence.{info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, FenceAgentSpec):
+            specs[spec.name] = spec
+    return specs
+
+
+SPECS = {**_agent_specs(), POWER_SPEC.name: POWER_SPEC, FABRIC_SPEC.name: FABRIC_SPEC}
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if REGEN or not path.exists():
+        if not REGEN:
+            pytest.fail(f"golden file {path} missing; run with INSTANCEHA_REGEN_GOLDEN=1")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} changed; regenerate with INSTANCEHA_REGEN_GOLDEN=1"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_metadata_matches_golden(name: str) -> None:
+    _check_golden(f"{name}.xml", render_metadata(SPECS[name]))
+
+
+@pytest.mark.parametrize("name", sorted(_agent_specs()))
+def test_manpage_matches_golden(name: str) -> None:
+    _check_golden(f"{name}.8", render_manpage(SPECS[name]))
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_metadata_structure(name: str) -> None:
+    spec = SPECS[name]
+    root = ET.fromstring(render_metadata(spec))
+    assert root.tag == "resource-agent" and root.get("name") == name
+    assert root.get("shortdesc") == spec.shortdesc
+    params = {p.get("name"): p for p in root.iter("parameter")}
+    for required in ("action", "plug", "port", "delay", "power_timeout", "power_wait",
+                     "login_timeout", "retry_on", "verbose", "debug_file"):
+        assert required in params, required
+    for param in spec.all_params:
+        for alias in param.aliases:
+            assert params[param.name].get("obsoletes") == param.aliases[0]
+            assert params[alias].get("deprecated") == "1"
+            assert params[alias].get("required") == "0"
+    for timing in ("delay", "power_timeout", "power_wait", "login_timeout"):
+        assert params[timing].find("content").get("type") == "second"  # type: ignore[union-attr]
+    assert params["action"].find("content").get("default") == spec.default_action  # type: ignore[union-attr]
+    actions = {a.get("name"): a for a in root.iter("action")}
+    assert set(actions) == set(spec.actions)
+    assert actions["on"].get("automatic") == ("1" if spec.fabric_fencing else "0")
+    assert ("reboot" in actions) is not spec.fabric_fencing
+    if spec.password:
+        assert "password_script" in params and "passwd" in params
+        assert params["password"].find("content").get("default") is None  # type: ignore[union-attr]
+
+
+def test_text_is_escaped() -> None:
+    root = ET.fromstring(render_metadata(POWER_SPEC))
+    assert root.get("shortdesc") == "Fake power fencing <test> & co"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_metadata_is_valid_for_pcs(name: str) -> None:
+    etree = pytest.importorskip("lxml.etree")
+    if not PCS_RNG.exists():
+        pytest.skip(f"{PCS_RNG} not installed (pcs)")
+    schema = etree.RelaxNG(file=str(PCS_RNG))
+    document = etree.fromstring(render_metadata(SPECS[name]).encode())
+    assert schema.validate(document), schema.error_log
