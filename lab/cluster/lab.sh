@@ -54,10 +54,13 @@ tcp_port_free() { [ -z "$(ss -Hlnt "sport = :$1")" ]; }
 preflight() {
   local n=$1 c p
   [ "$(id -u)" = 0 ] || die "must run as root (network and mount namespaces)"
+  if [ ! -x "$REMOTED" ] || ! command -v ipmi_sim >/dev/null || ! command -v pcs >/dev/null; then
+    bash "$HERE/install.sh"
+  fi
+  [ -x "$REMOTED" ] || die "$REMOTED missing: run $HERE/install.sh"
   for c in corosync pacemakerd cibadmin crm_attribute crm_mon ipmi_sim ipmitool ip nsenter unshare setsid ss pgrep; do
     command -v "$c" >/dev/null || die "$c missing: run $HERE/install.sh"
   done
-  [ -x "$REMOTED" ] || die "$REMOTED missing: run $HERE/install.sh"
   if pid_alive "$LAB/corosync.pid" || pid_alive "$LAB/pacemakerd.pid"; then die "the lab is already running ($0 stop)"; fi
   running_cmd corosync && die "a corosync not started by this lab is running"
   running_cmd pacemakerd && die "a pacemakerd not started by this lab is running"
@@ -153,9 +156,12 @@ start_cluster() {
 }
 
 stop_cluster() {
-  local t0; t0=$(now_ns)
+  local t0 kids="" p; t0=$(now_ns)
   thaw_all
+  # pacemakerd's daemons (based, fenced, execd, attrd, schedulerd, controld), in case it needs SIGKILL
+  if pid_alive "$LAB/pacemakerd.pid"; then kids=$(pgrep -P "$(cat "$LAB/pacemakerd.pid")" || true); fi
   stop_pidfile "$LAB/pacemakerd.pid" 120     # stops resources (also on remote hosts), then its daemons
+  for p in $kids; do kill -KILL "$p" 2>/dev/null || true; done
   stop_pidfile "$LAB/corosync.pid" 30
   log "pacemaker and corosync stopped in $(ms_since "$t0") ms"
 }

@@ -26,12 +26,12 @@ n=$2
 name=nova-compute$n
 [ -s "$ETC/nova.conf" ] || die "no configuration in $NOVALAB_RUN: run lab/nova/setup.sh first"
 write_compute_conf "$n"
-compute_argv "$n"
+mkdir -p "$PIDS"
 
 case $action in
     status)
-        if pid=$(pid_alive "$name"); then
-            echo "running $pid"
+        if compute_locked "$n"; then
+            echo "running $(pid_alive "$name" || echo '?')"
         else
             echo stopped
             exit 3
@@ -39,11 +39,11 @@ case $action in
         ;;
     start)
         rm -f "$NOVALAB_RUN/external/compute$n"
-        if pid=$(pid_alive "$name"); then
-            echo "novalab: $name already running ($pid)"
+        if compute_locked "$n"; then
+            echo "novalab: $name already running"
             exit 0
         fi
-        start_bg "$name" "${COMPUTE_ARGV[@]}"
+        launch_compute "$n" bg
         echo "novalab: $name started ($(cat "$PIDS/$name.pid"))"
         ;;
     stop)
@@ -55,6 +55,10 @@ case $action in
             if ! kill -KILL -- "-$pid" 2> /dev/null; then
                 kill -KILL "$pid"
             fi
+            for _ in {1..200}; do
+                compute_locked "$n" || break
+                sleep 0.05
+            done
             echo "novalab: $name ($pid) killed"
         else
             echo "novalab: $name was not running"
@@ -62,13 +66,10 @@ case $action in
         forget_pid "$name"
         ;;
     exec)
-        if pid=$(pid_alive "$name"); then
-            die "$name already runs as $pid; stop it first"
-        fi
+        compute_locked "$n" && die "$name is already running; stop it first"
         mkdir -p "$NOVALAB_RUN/external"
         : > "$NOVALAB_RUN/external/compute$n"
-        record_pid "$name" $$
-        exec "${COMPUTE_ARGV[@]}"
+        launch_compute "$n" exec
         ;;
     *) usage ;;
 esac

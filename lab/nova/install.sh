@@ -15,6 +15,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "install.sh must run as root"
+lab_lock
 
 APT_PACKAGES=(rabbitmq-server mariadb-server mariadb-client curl python3-venv
     python3-novaclient python3-keystoneauth1)

@@ -86,9 +86,8 @@ def catalog(sess: Any) -> None:
         if svc is None:
             body = {"service": {"name": name, "type": stype, "enabled": True}}
             svc = sess.post("/services", endpoint_filter=identity, json=body).json()["service"]
-        endpoints = sess.get(
-            f"/endpoints?service_id={svc['id']}", endpoint_filter=identity
-        ).json()["endpoints"]
+        query = f"/endpoints?service_id={svc['id']}"
+        endpoints = sess.get(query, endpoint_filter=identity).json()["endpoints"]
         have = {e["interface"] for e in endpoints}
         for interface in ("public", "internal", "admin"):
             if interface not in have:

@@ -88,11 +88,22 @@ pid_alive() {
 
 forget_pid() { rm -f "$PIDS/$1.pid" "$PIDS/$1.start"; }
 
+# lab_lock: serialise install/setup/start/stop across processes (fd 9 on
+# $NOVALAB_HOME/.nova-lab.lock).  Scripts run by a locked script inherit the
+# lock (NOVALAB_LOCKED); daemons are started with fd 9 closed.
+lab_lock() {
+    [ -z "${NOVALAB_LOCKED:-}" ] || return 0
+    mkdir -p "$NOVALAB_HOME"
+    exec 9>> "$NOVALAB_HOME/.nova-lab.lock"
+    flock -w 900 9 || die "another lab script holds $NOVALAB_HOME/.nova-lab.lock"
+    export NOVALAB_LOCKED=1
+}
+
 # start_bg NAME CMD...: run CMD in a new session, output to $LOGS/NAME.out.
 start_bg() {
     local name=$1
     shift
-    setsid "$@" >> "$LOGS/$name.out" 2>&1 < /dev/null &
+    setsid "$@" >> "$LOGS/$name.out" 2>&1 < /dev/null 9>&- &
     record_pid "$name" $!
 }
 
@@ -178,8 +189,38 @@ EOC
     mv -f "$tmp" "$f"
 }
 
+# compute_locked N: succeeds while some nova-compute N runs.  Every compute
+# holds an exclusive flock on $PIDS/nova-computeN.lock for its whole life (the
+# lock is taken before it starts and released by the kernel when it dies), so
+# two processes can never run the same host, whoever started them.
+compute_locked() {
+    local lock=$PIDS/nova-compute$1.lock
+    [ -e "$lock" ] || return 1
+    ! flock -n -E 75 "$lock" true 2> /dev/null
+}
+
+# launch_compute N bg|exec: start nova-compute N in the background (own
+# session, pid file) or exec it in place of this shell.  Fails if N runs.
+launch_compute() {
+    local n=$1 name=nova-compute$1
+    compute_argv "$n"
+    exec 8>> "$PIDS/$name.lock"
+    if ! flock -n 8; then
+        exec 8>&-
+        echo "novalab: $name is already running" >&2
+        return 1
+    fi
+    if [ "$2" = exec ]; then
+        record_pid "$name" $$
+        exec "${COMPUTE_ARGV[@]}" 9>&-
+    fi
+    start_bg "$name" "${COMPUTE_ARGV[@]}" # the child inherits fd 8: the lock
+    exec 8>&-
+}
+
 # compute_argv N: sets COMPUTE_ARGV to the command line of nova-compute N.
 compute_argv() {
+    # shellcheck disable=SC2034  # used by the scripts sourcing this file
     COMPUTE_ARGV=("$BIN/nova-compute" --config-file "$ETC/nova.conf"
         --config-file "$ETC/nova-compute$1.conf" --log-file "$LOGS/nova-compute$1.log")
 }

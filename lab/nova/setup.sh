@@ -14,6 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 umask 077
 
 [ "$(id -u)" = 0 ] || die "setup.sh must run as root"
+lab_lock
 [ -x "$BIN/nova-manage" ] || die "no venv at $NOVALAB_VENV: run lab/nova/install.sh first"
 
 if [ "${1:-}" = --reset ]; then
@@ -51,7 +52,9 @@ if [ ! -s "$SECRETS" ]; then
 fi
 ADMIN_PASS=$(sed -n 's/^ADMIN_PASS=//p' "$SECRETS")
 DB_PASS=$(sed -n 's/^DB_PASS=//p' "$SECRETS")
-[ -n "$ADMIN_PASS" ] && [ -n "$DB_PASS" ] || die "$SECRETS is corrupt; run setup.sh --reset"
+if [ -z "$ADMIN_PASS" ] || [ -z "$DB_PASS" ]; then
+    die "$SECRETS is corrupt; run setup.sh --reset"
+fi
 
 KS_URL=http://$LAB_HOST:$KEYSTONE_PORT/v3
 dburl() { echo "mysql+pymysql://openstack:$DB_PASS@$LAB_HOST:$MYSQL_PORT/$1?charset=utf8"; }

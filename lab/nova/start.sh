@@ -17,13 +17,22 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 umask 077
 
 [ "$(id -u)" = 0 ] || die "start.sh must run as root"
+lab_lock
 [ -x "$BIN/nova-compute" ] || die "no venv at $NOVALAB_VENV: run lab/nova/install.sh first"
-[ -s "$ETC/nova.conf" ] && [ -s "$NOVALAB_RUN/openrc" ] ||
+if [ ! -s "$ETC/nova.conf" ] || [ ! -s "$NOVALAB_RUN/openrc" ]; then
     die "no configuration in $NOVALAB_RUN: run lab/nova/setup.sh first"
-# shellcheck source=/dev/null
-source "$NOVALAB_RUN/openrc"
-ADMIN_PASS=$OS_PASSWORD
+fi
+# Credentials stay out of the daemons' environments: only labctl gets them.
+ADMIN_PASS=$(sed -n 's/^ADMIN_PASS=//p' "$NOVALAB_RUN/secrets")
 DB_PASS=$(sed -n 's/^DB_PASS=//p' "$NOVALAB_RUN/secrets")
+OS_AUTH_URL=http://$LAB_HOST:$KEYSTONE_PORT/v3
+labctl() {
+    (
+        # shellcheck source=/dev/null
+        source "$NOVALAB_RUN/openrc"
+        exec "$BIN/python" "$NOVALAB_DIR/labctl.py" "$@"
+    )
+}
 
 T0=$EPOCHREALTIME
 FIRST=0
@@ -125,7 +134,7 @@ if [ $FIRST = 1 ]; then
     # The catalog must be complete before any Nova service starts: openstacksdk
     # disables a service type missing from the catalog for the process's life.
     wait_http "$OS_AUTH_URL" keystone
-    "$BIN/python" "$NOVALAB_DIR/labctl.py" catalog
+    labctl catalog
     touch "$NOVALAB_RUN/.initialized"
 fi
 
@@ -169,10 +178,12 @@ for ((i = 1; i <= NC; i++)); do
     if [ -e "$NOVALAB_RUN/external/compute$i" ]; then
         continue # supervised by someone else (compute_ctl.sh exec)
     fi
-    compute_argv "$i"
-    ensure "nova-compute$i" - "${COMPUTE_ARGV[@]}"
     hosts+=("compute$i")
-    if started "nova-compute$i"; then fresh+=("compute$i"); fi
+    if ! compute_locked "$i"; then
+        launch_compute "$i" bg
+        STARTED+=("nova-compute$i")
+        fresh+=("compute$i")
+    fi
 done
 # shrinking: stop the computes above NCOMPUTE, delete their services below
 extra=()
@@ -194,7 +205,7 @@ done
 echo "novalab: $(ts) APIs answer${STARTED:+ (started: ${STARTED[*]})}"
 
 if [ "$OLD_NC" -gt "$NC" ] || [ ${#extra[@]} -gt 0 ]; then
-    "$BIN/python" "$NOVALAB_DIR/labctl.py" prune --keep "$NC"
+    labctl prune --keep "$NC"
     # a deleted compute node's UUID cannot be reused: forget their identities
     for d in "$NOVALAB_RUN"/state/compute*; do
         k=${d##*/compute}
@@ -204,5 +215,5 @@ if [ "$OLD_NC" -gt "$NC" ] || [ ${#extra[@]} -gt 0 ]; then
     done
 fi
 fresh_csv=$(IFS=,; echo "${fresh[*]}")
-"$BIN/python" "$NOVALAB_DIR/labctl.py" ready --fresh "$fresh_csv" "${hosts[@]}"
+labctl ready --fresh "$fresh_csv" "${hosts[@]}"
 echo "novalab: $(ts) lab ready: ${#hosts[@]} lab-managed computes, $OS_AUTH_URL"

@@ -10,6 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -d "$PIDS" ] || exit 0
+lab_lock
 T0=$EPOCHREALTIME
 computes=()
 for f in "$PIDS"/nova-compute*.pid; do

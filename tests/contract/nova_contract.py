@@ -215,6 +215,42 @@ class NovaContract:
         assert not nova.unforce_down(source).forced_down
         harness.wait("source up", lambda: nova.list_compute_services(source)[0].state == "up")
 
+    def test_evacuation_to_an_unknown_host_is_not_found(self, harness: NovaHarness) -> None:
+        from instanceha.nova.model import NovaNotFound
+
+        source = harness.hosts[0]
+        (sid,) = harness.boot(source)
+        harness.crash_compute(source)
+        harness.nova.force_down(source)
+        with pytest.raises(NovaNotFound):
+            harness.nova.evacuate(sid, "no-such-host")
+        assert harness.nova.get_server(sid).host == source
+
+    def test_evacuation_without_a_valid_target_ends_in_error(self, harness: NovaHarness) -> None:
+        nova = harness.nova
+        source, target = harness.hosts[0], harness.hosts[1]
+        (sid,) = harness.boot(source)
+        harness.crash_compute(source)
+        nova.force_down(source)
+        nova.disable(target, f"{OUR_DISABLED_REASON_PREFIX} contract: not a valid target")
+        nova.evacuate(sid, target)
+
+        def ended() -> Migration | None:
+            found = [m for m in nova.list_evacuations(source) if m.instance_uuid == sid]
+            return found[0] if found and found[0].status in ("error", "failed") else None
+
+        mig = harness.wait("evacuation failed", ended)
+        assert mig.status == "error"
+
+        def settled() -> Server | None:
+            server = nova.get_server(sid)
+            return server if server.task_state is None else None
+
+        server = harness.wait("server settled", settled)
+        assert (server.host, server.status) == (source, "ACTIVE")
+        harness.restart_compute(source)
+        assert not nova.unforce_down(source).forced_down  # an error record does not block
+
     def test_start_and_stop(self, harness: NovaHarness) -> None:
         (sid,) = harness.boot(harness.hosts[2])
         harness.nova.stop_server(sid)

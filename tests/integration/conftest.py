@@ -9,6 +9,7 @@ import pytest
 
 if TYPE_CHECKING:
     from labs.cluster_lab import ClusterLab
+    from labs.nova_lab import NovaLab
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,53 @@ def cluster_lab() -> Iterator[ClusterLab]:
         yield lab
     finally:
         lab.stop()
+
+
+# Tests using these fixtures get these marks at collection (so ``-m "not lab"`` works).
+LAB_FIXTURE_MARKS: dict[str, tuple[str, ...]] = {
+    "nova_lab": ("integration", "lab"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture, marks in LAB_FIXTURE_MARKS.items():
+            if fixture in names:
+                for mark in marks:
+                    item.add_marker(getattr(pytest.mark, mark))
+
+
+@pytest.fixture(scope="session")
+def nova_lab() -> Iterator[NovaLab]:
+    """The real Nova lab of ``lab/nova``: Keystone, Glance, Placement, RabbitMQ, MariaDB,
+    nova-api/conductor/scheduler and computes compute1..N (fake virt driver, N = $NCOMPUTE or 3),
+    all on 127.0.0.1.
+
+    A running lab is reused (~2 s); otherwise it is installed, set up and started
+    (~2 min cold, ~25 s warm). Held for this session only (a concurrent session
+    waits for it). At the start every host runs, is up, not forced down and
+    enabled, and no server exists; a test that leaves servers or hosts behind
+    calls ``nova_lab.reset()``. Skipped when not root or when the lab cannot be
+    installed (``NOVALAB_REQUIRED=1`` turns the skip into a failure). Stopped at
+    the end only if this session started it and ``NOVALAB_KEEP`` is not set.
+    """
+    import os
+
+    from labs.nova_lab import LabUnavailable, NovaLab
+
+    lab = NovaLab(ncompute=int(os.environ.get("NCOMPUTE", "3")))
+    required = os.environ.get("NOVALAB_REQUIRED") == "1"
+    with lab.exclusive():
+        try:
+            lab.ensure_running()
+        except LabUnavailable as exc:
+            if required:
+                pytest.fail(f"Nova lab required but unavailable: {exc}")
+            pytest.skip(f"Nova lab unavailable: {exc}")
+        try:
+            lab.reset()
+            yield lab
+        finally:
+            if lab.started_here and not os.environ.get("NOVALAB_KEEP"):
+                lab.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -44,6 +45,20 @@ def test_freeze_and_thaw_host(lab: ClusterLab) -> None:
     finally:
         lab.thaw_host("comp2")
     assert _proc_state(pid) in ("S", "R")
+
+
+def test_push_cib_replaces_the_configuration(lab: ClusterLab) -> None:
+    original = lab.cib()
+    root = ET.fromstring(original)
+    props = root.find("configuration/crm_config/cluster_property_set")
+    assert props is not None
+    ET.SubElement(props, "nvpair", id="lab-test-prop", name="instanceha-lab-test", value="42")
+    lab.push_cib(ET.tostring(root, encoding="unicode"))
+    query = ["crm_attribute", "--type=crm_config", "--name=instanceha-lab-test", "--query"]
+    assert "42" in lab.run([*query, "--quiet"]).stdout
+    lab.push_cib(original)
+    assert lab.run(query, check=False).returncode != 0
+    assert lab.crm_mon().started("comp1")
 
 
 def _proc_state(pid: int) -> str:

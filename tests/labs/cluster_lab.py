@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +156,12 @@ class LabHost:
             if len(parts) >= 2:
                 events.append((float(parts[0]), parts[1]))
         return events
+
+    def fence_ipmi_options(self) -> dict[str, str]:
+        """Device options for the project's fence_ipmi (pyghmi, always lanplus)."""
+        opts = self.fence_ipmilan_options()
+        del opts["lanplus"]
+        return opts
 
     def fence_ipmilan_options(self) -> dict[str, str]:
         """Device options for Debian's fence_ipmilan against this host's BMC.
@@ -322,6 +328,9 @@ class ClusterLab:
 
     def start(self, *, wait: bool = True) -> ClusterLab:
         """Start the cluster and the hosts (and wait for ctl1 to be online)."""
+        t0 = time.monotonic()
+        if (self.lab_dir / "lab.env").exists():
+            self.lab_sh("stop", timeout=300)  # leftovers of an interrupted run (by recorded pid)
         t0 = time.monotonic()
         try:
             self.lab_sh("start", str(self.nhosts))
@@ -566,15 +575,20 @@ class ClusterLab:
         self,
         *,
         fencing: str | None = "fence_ipmilan",
+        fence_options: Callable[[LabHost], Mapping[str, str]] | None = None,
         reconnect_interval: str = "10s",
         monitor_interval: str = "5s",
     ) -> None:
         """Create the ``ocf:pacemaker:remote`` connection (+ a fence device) of every host.
 
-        Idempotent: resources that already exist are left alone. Built offline
-        with ``pcs -f`` and pushed once. ``fencing``: ``fence_ipmilan`` (one
-        device per host against its BMC) or None.
+        Idempotent: hosts whose connection resource exists are left alone.
+        Built offline with ``pcs -f`` and pushed once. ``fencing`` is the
+        stonith agent of the per-host device ``fence-<host>`` (None: no
+        device); ``fence_options(host)`` gives its options, by default
+        :meth:`LabHost.fence_ipmilan_options` (fits any agent with the standard
+        ``ip``/``ipport``/``username``/``password_script`` options).
         """
+        options = fence_options or LabHost.fence_ipmilan_options
         existing = set(self.crm_mon().resources)
         todo = [h for h in self.hosts if h.name not in existing]
         if not todo:
@@ -595,21 +609,19 @@ class ClusterLab:
                     "--force",
                     cib_file=cib,
                 )
-                if fencing == "fence_ipmilan":
-                    opts = [f"{k}={v}" for k, v in h.fence_ipmilan_options().items()]
+                if fencing is not None:
+                    opts = [f"{k}={v}" for k, v in options(h).items()]
                     self.pcs(
                         "stonith",
                         "create",
                         f"fence-{h.name}",
-                        "fence_ipmilan",
+                        fencing,
                         *opts,
                         "op",
                         "monitor",
                         "interval=60s",
                         cib_file=cib,
                     )
-                elif fencing is not None:
-                    raise ValueError(f"unknown fencing {fencing!r}")
 
     def settle(self, timeout: float = 60) -> None:
         """Wait until the cluster has no pending actions (``crm_resource --wait``)."""

@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["IpmiLab", "SimBmc", "free_udp_port", "missing_tools", "rmcp_ping"]
+__all__ = ["FenceResult", "IpmiLab", "SimBmc", "fence_agent", "free_udp_port", "missing_tools",
+           "rmcp_ping", "run_fence"]
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = ROOT / "lab" / "ipmi"
@@ -35,7 +36,40 @@ def missing_tools() -> str | None:
     """Why the lab cannot run here, or None."""
     if shutil.which("ipmi_sim") is None:
         return "ipmi_sim not installed (lab/ipmi/install.sh installs openipmi)"
+    done = subprocess.run([PYTHON, "-c", "import pyghmi"], capture_output=True, check=False)
+    if done.returncode != 0:
+        return "pyghmi not installed for /usr/bin/python3 (lab/ipmi/install.sh)"
     return None
+
+
+def fence_agent(name: str) -> tuple[list[str], dict[str, str]]:
+    """How to run a fence agent: the installed ``/usr/sbin/<name>`` (as pacemaker-fenced
+    runs it) when present, else the repository shim with ``lib`` on PYTHONPATH."""
+    installed = Path("/usr/sbin") / name
+    if installed.exists():
+        return [str(installed)], {}
+    return [PYTHON, str(ROOT / "fence" / name)], {"PYTHONPATH": str(ROOT / "lib")}
+
+
+@dataclass(frozen=True)
+class FenceResult:
+    """One fence agent run."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_fence(name: str, args: list[str], stdin: str | None = None,
+              timeout: float = 120) -> FenceResult:
+    """Run a fence agent with ``args`` (or ``stdin`` lines) in a clean environment."""
+    argv, extra = fence_agent(name)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", **extra}
+    started = time.monotonic()
+    done = subprocess.run([*argv, *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+    return FenceResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:

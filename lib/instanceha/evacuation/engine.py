@@ -280,14 +280,12 @@ class _Run:
         return outage
 
     def pause(self, now: float) -> float:
-        """How long to sleep before the next cycle."""
-        waits = [self.config.poll_interval]
-        waiting = [t.next_at for t in self.trackers if t.phase is Phase.WAITING]
-        if waiting:
-            waits.append(min(waiting) - now)
-            if self.config.stagger > 0:
-                waits.append(self.last_submit + self.config.stagger - now)
-        return max(0.0, min(*waits, self.deadline - now))
+        """Sleep before the next cycle: one poll, or less when a retry or a stagger is due."""
+        events = [t.next_at for t in self.trackers if t.phase is Phase.WAITING]
+        if events and self.config.stagger > 0:
+            events.append(self.last_submit + self.config.stagger)
+        soon = [e - now for e in events if e > now]
+        return max(0.0, min(self.config.poll_interval, *soon, self.deadline - now))
 
     def record(self, tracker: Tracker, attempts: int) -> None:
         """Persist a tracker's attempt count (before an evacuate call)."""

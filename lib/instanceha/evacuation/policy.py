@@ -24,7 +24,8 @@ Modes decide what an unmarked server means:
 Evacuable states (Nova accepts vm_state active, stopped or error with no task):
 ACTIVE ends ACTIVE, SHUTOFF ends SHUTOFF, ERROR ends ACTIVE (recovered). Any
 other state, a task in progress, or a feature Nova cannot evacuate (vTPM,
-accelerators) gives a *skip* with the reason, never a failure. Servers with an
+accelerators: :data:`FLAVOR_BLOCKERS`, :data:`IMAGE_BLOCKERS`, configurable)
+gives a *skip* with the reason, never a failure. Servers with an
 evacuation already in flight (``in_flight``) bypass the state and feature
 checks: they are tracked, not evacuated again.
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from instanceha.nova.model import Aggregate, Image, Server
 
@@ -66,7 +67,9 @@ _TARGET_BY_VM_STATE = {"active": "ACTIVE", "stopped": "SHUTOFF", "error": "ACTIV
 #: Fallback when the access layer did not report vm_state.
 _TARGET_BY_STATUS = {"ACTIVE": "ACTIVE", "SHUTOFF": "SHUTOFF", "ERROR": "ACTIVE"}
 
-#: Flavor extra specs for which Nova refuses evacuation, with a human label.
+#: Flavor extra specs for which Nova refuses evacuation, with a human label. Nova
+#: refuses vTPM always; Cyborg accelerators while any nova-compute predates
+#: accelerator rebuild support (Xena), so that entry is a conservative default.
 FLAVOR_BLOCKERS: Mapping[str, str] = {
     "hw:tpm_version": "vTPM",
     "hw:tpm_model": "vTPM",
@@ -102,6 +105,8 @@ class PolicyConfig:
     key: str = "evacuable"
     priority_key: str = "instanceha:priority"
     reserved_hosts: tuple[str, ...] = ()
+    flavor_blockers: Mapping[str, str] = field(default_factory=lambda: dict(FLAVOR_BLOCKERS))
+    image_blockers: Mapping[str, str] = field(default_factory=lambda: dict(IMAGE_BLOCKERS))
 
 
 @dataclass(frozen=True)
@@ -228,14 +233,19 @@ def state_blocker(server: Server) -> str | None:
     return None
 
 
-def blocker(server: Server, image: Image | None) -> str | None:
+def blocker(
+    server: Server,
+    image: Image | None,
+    flavor_blockers: Mapping[str, str] = FLAVOR_BLOCKERS,
+    image_blockers: Mapping[str, str] = IMAGE_BLOCKERS,
+) -> str | None:
     """A feature of the flavor or image Nova cannot evacuate, as a reason, or None."""
-    for spec, label in FLAVOR_BLOCKERS.items():
+    for spec, label in flavor_blockers.items():
         if spec in server.flavor_extra_specs:
             where = f"flavor {server.flavor_name or '?'}: {spec}={server.flavor_extra_specs[spec]}"
             return f"{label} ({where}): Nova cannot evacuate it"
     if image is not None:
-        for prop, label in IMAGE_BLOCKERS.items():
+        for prop, label in image_blockers.items():
             if prop in image.properties:
                 where = f"image {image.id}: {prop}={image.properties[prop]}"
                 return f"{label} ({where}): Nova cannot evacuate it"
@@ -299,7 +309,9 @@ def build_plan(
             skip.append(Decision(server, Action.SKIP, f"not protected: {reason}", None, prio))
             continue
         if server.id not in in_flight:
-            why_not = state_blocker(server) or blocker(server, image)
+            why_not = state_blocker(server) or blocker(
+                server, image, config.flavor_blockers, config.image_blockers
+            )
             if why_not:
                 skip.append(Decision(server, Action.SKIP, f"not evacuable: {why_not}", None, prio))
                 continue

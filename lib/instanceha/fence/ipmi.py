@@ -80,6 +80,9 @@ SPEC = FenceAgentSpec(
         ),
     )),
     cycle=True,
+    # pyghmi re-sends lost login packets only after 0.5-3 s: on a lossy link a login
+    # needs a few seconds (a dead BMC still fails after about 5 s, when pyghmi gives up)
+    defaults={"login_timeout": 10},
 )
 
 # Error class -> exit code; timeouts and lost sessions are transient (verification polls on).

@@ -9,7 +9,8 @@ Semantics of ClusterLabs fence-agents' ``fence_action``:
 * ``reboot`` is off, verified, then on (``retry_on`` tries, at least one). Once
   the target was verified off the host *is* fenced, so a failed power-on is
   only a warning and the reboot still succeeds. With ``method=cycle`` the
-  device's atomic power cycle is used instead.
+  device's atomic power cycle is used instead (then ON is awaited, but the
+  off phase cannot be verified).
 * ``status`` prints ``Status: ON|OFF`` and exits 0 or 2; ``monitor`` checks
   that the device answers; ``list``/``list-status`` print ``plug,alias`` and
   ``plug,alias,STATE`` lines (``N/A`` for single-host devices).
@@ -152,6 +153,10 @@ class ActionRunner:
         if self.cycle:
             _LOG.info("power-cycling %s", self.plug or "the target")
             self.device.cycle(self.plug)
+            verified, _ = self._set_and_verify(PowerState.ON, send=False)
+            if not verified:
+                _LOG.warning("reboot: power cycle accepted, but the target did not report ON "
+                             "within power_timeout")
             self.out("Success: Rebooted")
             return ExitCode.OK
         if self._probe() is not PowerState.OFF:
@@ -186,10 +191,11 @@ class ActionRunner:
                                f"(not verified within power_timeout="
                                f"{self.timing.power_timeout:g}s){why}")
 
-    def _set_and_verify(self, target: PowerState) -> tuple[bool, FenceError | None]:
+    def _set_and_verify(self, target: PowerState,
+                        send: bool = True) -> tuple[bool, FenceError | None]:
         deadline = self.clock.monotonic() + self.timing.power_wait + self.timing.power_timeout
         interval = min(_FIRST_POLL_INTERVAL, self.timing.status_sleep)
-        must_send = True
+        must_send = send
         last: FenceError | None = None
         while True:
             if must_send:

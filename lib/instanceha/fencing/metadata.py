@@ -64,7 +64,10 @@ def _parameter(spec: FenceAgentSpec, parent: ET.Element, param: Param, name: str
     ET.SubElement(el, "getopt", mixed=getopt_text(spec, param))
     _content(spec, el, param)
     ET.SubElement(el, "shortdesc", lang="en").text = param.shortdesc
-    details = " ".join(p for p in (param.longdesc, param.describe_values()) if p)
+    # pcs shows a parameter's longdesc instead of its shortdesc: keep it self-contained
+    extra = param.describe_values()
+    base = param.longdesc or (f"{param.shortdesc.rstrip('.')}." if extra else "")
+    details = " ".join(p for p in (base, extra) if p)
     if alias_of is not None:
         details = f"Deprecated: use {alias_of}. {details}".strip()
     if details:

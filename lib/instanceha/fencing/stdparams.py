@@ -130,12 +130,14 @@ def method_param() -> Param:
 
 
 _RUNTIME = (
-    Param("quiet", "Disable logging to stderr", "Does not affect debug_file.",
+    Param("quiet", "Disable logging to stderr", "Disable logging to stderr; debug_file "
+          "still receives every line.",
           type=ParamType.BOOLEAN, default=False, getopt="q"),
-    Param("verbose", "Verbose mode", "Log debug details to stderr.",
+    Param("verbose", "Verbose mode", "Verbose mode: log debug details to stderr.",
           type=ParamType.BOOLEAN, default=False, getopt="v"),
     Param("debug_file", "Write debug information to given file",
-          "Debug lines are appended to this file, created with mode 0600; secrets are masked.",
+          "Append every log line, debug included, to this file (created with mode 0600; "
+          "secrets are masked).",
           aliases=("debug",), getopt="D"),
     Param("version", "Display version information and exit", type=ParamType.BOOLEAN,
           default=False, getopt="V"),
@@ -143,21 +145,23 @@ _RUNTIME = (
           getopt="h"),
     Param("separator", "Separator for CSV created by the list action", default=","),
     Param("delay", "Wait X seconds before fencing is started",
-          "Applies to off and reboot only, counted from the agent's start.",
+          "Wait X seconds before fencing is started; applies to off and reboot only, "
+          "counted from the agent's start.",
           type=ParamType.INTEGER, default=0, minimum=0),
     Param("login_timeout", "Wait X seconds for the login to the device to succeed",
           type=ParamType.INTEGER, default=5, minimum=1),
     Param("power_timeout", "Test X seconds for status change after ON/OFF",
-          "After each power command the state is polled until it matches or this many "
-          "seconds have passed.",
+          "Test X seconds for status change after ON/OFF: after each power command the "
+          "state is polled until it matches or this many seconds have passed.",
           type=ParamType.INTEGER, default=20, minimum=0),
     Param("power_wait", "Wait X seconds after issuing ON/OFF",
-          "Pause after a power command before the first verification poll.",
+          "Wait X seconds after issuing ON/OFF, before the first verification poll.",
           type=ParamType.INTEGER, default=0, minimum=0),
     Param("shell_timeout", "Wait X seconds for one device command to answer",
           type=ParamType.INTEGER, default=3, minimum=1),
     Param("stonith_status_sleep", "Sleep at most X seconds between status calls",
-          "Verification polls start 0.1 s apart and back off to this interval.",
+          "Sleep at most X seconds between status calls: verification polls start 0.1 s "
+          "apart and back off to this interval.",
           type=ParamType.INTEGER, default=1, minimum=1),
     Param("retry_on", "Count of attempts to retry power on",
           type=ParamType.INTEGER, default=1, minimum=0),

@@ -22,6 +22,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
@@ -70,7 +71,16 @@ class _TargetLocks:
             return self._locks.setdefault(key, threading.Lock())
 
 
-def _load_pyghmi(target: BmcTarget) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class _Pyghmi:
+    """The parts of pyghmi the client uses (a seam for unit tests)."""
+
+    command: Any
+    exceptions: Any
+    prefer_cipher: Callable[[str, int, int | None], None]
+
+
+def _load_pyghmi(target: BmcTarget) -> _Pyghmi:
     """pyghmi's ``command`` and ``exceptions`` modules, with the fixes installed."""
     try:
         from pyghmi import exceptions
@@ -81,7 +91,7 @@ def _load_pyghmi(target: BmcTarget) -> tuple[Any, Any]:
     from instanceha.ipmi import pyghmi_fixes
 
     pyghmi_fixes.install()
-    return command, exceptions
+    return _Pyghmi(command, exceptions, pyghmi_fixes.prefer_cipher)
 
 
 class IpmiClient:
@@ -148,14 +158,13 @@ class IpmiClient:
             held.release()
 
     def _login(self, seconds: float) -> None:
-        command_module, self._exceptions = _load_pyghmi(self.target)
-        from instanceha.ipmi import pyghmi_fixes
-
-        pyghmi_fixes.prefer_cipher(self.target.host, self.target.port, self.target.cipher)
+        pyghmi = _load_pyghmi(self.target)
+        self._exceptions = pyghmi.exceptions
         target = self.target
+        pyghmi.prefer_cipher(target.host, target.port, target.cipher)
 
         def login() -> Any:
-            return command_module.Command(
+            return pyghmi.command.Command(
                 bmc=target.host, port=target.port, userid=target.username.encode("utf-8"),
                 password=target.password.encode("utf-8"), privlevel=int(target.privilege),
                 keepalive=False)

@@ -236,7 +236,8 @@ class NovaClient:
     """:class:`~instanceha.nova.model.NovaPort` over real Nova; see the module docstring.
 
     ``page_size`` is the ``limit`` of every paged list (servers, migrations);
-    every page is followed until Nova stops sending a ``next`` link.
+    every page is followed until Nova stops sending a ``next`` link. Safe to
+    share between threads (one keystoneauth session, one token).
     """
 
     def __init__(
@@ -253,15 +254,18 @@ class NovaClient:
         self._transport: Transport | None = transport
         self._versions: ApiVersions | None = None
         self._lock = threading.Lock()
+        self._transport_lock = threading.Lock()
 
     # -------------------------------------------------------------- plumbing
 
     @property
     def transport(self) -> Transport:
-        if self._transport is None:
-            with self._errors("open a Keystone session"):
-                self._transport = KeystoneTransport(self._config)
-        return self._transport
+        """The transport, created on first use (keystoneauth1 is imported then)."""
+        with self._transport_lock:
+            if self._transport is None:
+                with self._errors("open a Keystone session"):
+                    self._transport = KeystoneTransport(self._config)
+            return self._transport
 
     @property
     def versions(self) -> ApiVersions:

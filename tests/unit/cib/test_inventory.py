@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from instanceha.cib.inventory import InventoryError, load_inventory, parse_inventory
 
 

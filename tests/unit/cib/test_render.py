@@ -16,7 +16,8 @@ from instanceha.cib.render import RenderError, RenderOptions, render_cib
 def _params(root: ET.Element, rid: str) -> dict[str, str]:
     prim = root.find(f".//primitive[@id='{rid}']")
     assert prim is not None, rid
-    return {p.get("name", ""): p.get("value", "") for p in prim.iterfind("instance_attributes/nvpair")}
+    pairs = prim.iterfind("instance_attributes/nvpair")
+    return {p.get("name", ""): p.get("value", "") for p in pairs}
 
 
 def test_ids_are_unique_and_every_piece_is_there(golden: Path) -> None:

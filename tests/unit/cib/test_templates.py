@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from instanceha.cib.templates import Templates, TemplateError, attr, fill, nvset, once
+from instanceha.cib.templates import TemplateError, Templates, attr, fill, nvset, once
 
 
 def test_block_placeholders_are_indented_and_vanish_when_empty() -> None:

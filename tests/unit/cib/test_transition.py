@@ -22,7 +22,8 @@ RESULT = """<pacemaker-result api-version="2.25" request="crm_simulate">
         <node name="ctl1" id="1" cached="true"/>
       </resource>
       <clone id="libvirtd-clone">
-        <resource id="libvirtd" role="Started" active="true"><node name="comp1" id="comp1"/></resource>
+        <resource id="libvirtd" role="Started" active="true">
+          <node name="comp1" id="comp1"/></resource>
         <resource id="libvirtd" role="Stopped" active="false"/>
       </clone>
     </resources>

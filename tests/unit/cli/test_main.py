@@ -1,0 +1,82 @@
+"""The command line runtime: exit codes and one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from instanceha.cli import main as cli_main
+from instanceha.cli.common import CliError, ExitCode, Io, write_output
+from instanceha.cli.table import table
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_main.run(list(argv), Io(out, err, env or {}))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_missing_inventory_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    code, out, err = _run("cib", "render", "-i", str(tmp_path / "none.yaml"))
+    assert code == ExitCode.CONFIG and out == ""
+    assert err == (f"instanceha: error: {tmp_path}/none.yaml: no such file "
+                   "(write one: see docs/inventory.md)\n")
+
+
+def test_inventory_default_comes_from_the_environment(tmp_path: Path) -> None:
+    bad = tmp_path / "inv.yaml"
+    bad.write_text("cloud: x\ncontrollers: [ctl1]\ncomputes: [{name: c1}]\n")
+    code, _, err = _run("cib", "render", env={"INSTANCEHA_INVENTORY": str(bad)})
+    assert code == ExitCode.CONFIG and "computes[0].address: required" in err
+
+
+def test_secrets_need_an_output_file() -> None:
+    code, _, err = _run("cib", "render", "--include-secrets")
+    assert code == ExitCode.USAGE and "needs -o FILE" in err
+
+
+def test_a_bug_is_one_line_unless_debugging(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(args: object, io: Io) -> int:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(cli_main.cib_cmd, "run_verify", boom)
+    code, _, err = _run("cib", "verify", "x.xml")
+    assert code == ExitCode.INTERNAL
+    assert err == ("instanceha: internal error: RuntimeError: kaput "
+                   "(rerun with --debug and report it)\n")
+    code, _, err = _run("--debug", "cib", "verify", "x.xml")
+    assert "Traceback" in err and err.rstrip().endswith("report it)")
+
+
+def test_cli_error_carries_its_code() -> None:
+    err = CliError(ExitCode.REFUSED, "no")
+    assert (err.code, err.message) == (ExitCode.REFUSED, "no")
+
+
+def test_write_output_is_atomic_and_private(tmp_path: Path) -> None:
+    target = tmp_path / "x"
+    stdio = Io(io.StringIO(), io.StringIO(), {})
+    write_output(str(target), "secret", stdio, private=True)
+    assert target.read_text() == "secret" and target.stat().st_mode & 0o777 == 0o600
+    write_output(str(target), "public", stdio)
+    assert target.stat().st_mode & 0o777 == 0o644 and list(tmp_path.iterdir()) == [target]
+    write_output(None, "out", stdio)
+    assert stdio.out.getvalue() == "out"  # type: ignore[attr-defined]
+
+
+def test_table_aligns_columns() -> None:
+    assert table(["A", "LONG"], [["xx", "y"], [None, "z"]]) == "  A   LONG\n  xx  y\n      z"
+
+
+def test_shim_runs_the_entry_point() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bin" / "instanceha"), "--version"],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT / "lib")}, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("instanceha ")
+    assert (ROOT / "bin" / "instanceha").stat().st_mode & 0o111
