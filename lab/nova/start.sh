@@ -89,18 +89,18 @@ wait_port "$EPMD_PORT" epmd
 )
 
 # ------------------------------------------------- first start: databases
+wait_port "$MYSQL_PORT" mariadb
 if [ $FIRST = 1 ]; then
-    wait_port "$MYSQL_PORT" mariadb
     sql="CREATE USER IF NOT EXISTS 'openstack'@'$LAB_HOST' IDENTIFIED BY '$DB_PASS';"
     for db in keystone glance placement nova_api nova nova_cell0; do
         sql+=" CREATE DATABASE IF NOT EXISTS $db; GRANT ALL ON $db.* TO 'openstack'@'$LAB_HOST';"
     done
     /usr/bin/mariadb --defaults-file="$ETC/my.cnf" <<< "$sql" ||
         die "cannot create the databases"
-    (
-        step() { echo "novalab: $*"; "$@"; }
-        cd "$NOVALAB_RUN"
-        keystone=("$BIN/keystone-manage" --config-file "$ETC/keystone.conf")
+    # four independent schema chains, in parallel (each logs to db-init-*.out)
+    step() { echo "novalab: $*"; "$@"; }
+    init_keystone() {
+        local keystone=("$BIN/keystone-manage" --config-file "$ETC/keystone.conf")
         step "${keystone[@]}" db_sync
         step "${keystone[@]}" fernet_setup --keystone-user root --keystone-group root
         step "${keystone[@]}" credential_setup --keystone-user root --keystone-group root
@@ -110,9 +110,11 @@ if [ $FIRST = 1 ]; then
             --bootstrap-internal-url "$OS_AUTH_URL/" \
             --bootstrap-public-url "$OS_AUTH_URL/" \
             --bootstrap-region-id RegionOne
-        step "$BIN/glance-manage" --config-file "$ETC/glance-api.conf" db_sync
-        step "$BIN/placement-manage" --config-file "$ETC/placement.conf" db sync
-        nova=("$BIN/nova-manage" --config-file "$ETC/nova.conf")
+    }
+    init_glance() { step "$BIN/glance-manage" --config-file "$ETC/glance-api.conf" db_sync; }
+    init_placement() { step "$BIN/placement-manage" --config-file "$ETC/placement.conf" db sync; }
+    init_nova() {
+        local nova=("$BIN/nova-manage" --config-file "$ETC/nova.conf")
         step "${nova[@]}" api_db sync
         # cell0 is [database]/connection with "_cell0" appended: nova_cell0
         step "${nova[@]}" cell_v2 map_cell0
@@ -120,10 +122,21 @@ if [ $FIRST = 1 ]; then
             step "${nova[@]}" cell_v2 create_cell --name cell1
         fi
         step "${nova[@]}" db sync
-    ) > "$LOGS/db-init.out" 2>&1 || {
-        tail -n 20 "$LOGS/db-init.out" >&2
-        die "database initialisation failed, see $LOGS/db-init.out"
     }
+    declare -A init_pids=()
+    for part in keystone glance placement nova; do
+        (
+            cd "$NOVALAB_RUN"
+            "init_$part" # errexit applies: the first failing step fails the chain
+        ) > "$LOGS/db-init-$part.out" 2>&1 &
+        init_pids[$part]=$!
+    done
+    for part in "${!init_pids[@]}"; do
+        if ! wait "${init_pids[$part]}"; then
+            tail -n 20 "$LOGS/db-init-$part.out" >&2
+            die "database initialisation failed, see $LOGS/db-init-$part.out"
+        fi
+    done
     echo "novalab: $(ts) databases initialised"
 fi
 

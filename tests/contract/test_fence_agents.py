@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+
 from contract.conftest import ROOT, need
 
 FENCE_AGENTS = sorted(p.name for p in (ROOT / "fence").glob("fence_*"))

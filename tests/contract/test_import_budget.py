@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from contract.agent_cases import CASES
 from contract.conftest import OCF_DIR, ROOT, ocf_agents
 

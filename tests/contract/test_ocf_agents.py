@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from contract.agent_cases import CASES
-from labs.agents import libvirtd_sandbox
 from contract.conftest import DTD_DIR, OCF_DIR, need, ocf_agents
+from labs.agents import libvirtd_sandbox
 
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.1.rng")
 AGENTS = ocf_agents()

@@ -34,9 +34,12 @@ injected clock (one stage per ``step_seconds``); :meth:`FakeNova.advance`
 moves every in-flight operation one stage regardless of the clock, and
 :meth:`FakeNova.settle` runs them all to the end.
 
-Fault injection: :meth:`FakeNova.fail_next` (the next N calls raise, e.g.
-:class:`NovaUnavailable`) and :meth:`FakeNova.fail_evacuation` (an evacuation
-that ends with the migration in ``error`` and the server in ERROR).
+Failures: no valid destination (none up and enabled, or the requested one
+is not) ends the migration in ``error`` and the server ERROR on the source,
+as the conductor does on NoValidHost. Injected: :meth:`FakeNova.fail_next`
+(the next N calls raise, e.g. :class:`NovaUnavailable`) and
+:meth:`FakeNova.fail_evacuation` (the rebuild fails: migration ``error``, or
+``failed`` as nova-compute records it, server ERROR on the source).
 """
 
 from __future__ import annotations
@@ -508,9 +511,10 @@ class FakeNova:
             dest = mig.dest or self._schedule(mig.source)
             target = self._services.get(dest) if dest is not None else None
             if target is None or not target.is_up() or target.status != "enabled":
-                mig.status = "error"  # NoValidHost: the server keeps its state
+                mig.status = "error"  # NoValidHost: the conductor errors the server out
                 srv.rebuilding = False
                 srv.task_state = None
+                srv.vm_state = "error"
                 return
             mig.dest = dest
             mig.status = "pre-migrating"

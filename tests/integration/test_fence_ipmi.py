@@ -7,6 +7,7 @@ that no password ever shows on a command line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -15,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labs.ipmi_lab import IpmiLab, SimBmc, fence_agent, missing_tools, run_fence
 
 from instanceha.ipmi import BmcTarget, ChassisControl, IpmiClient
+from labs.ipmi_lab import IpmiLab, SimBmc, fence_agent, missing_tools, run_fence
 
 pytestmark = pytest.mark.integration
 
@@ -178,10 +179,8 @@ def _cmdlines() -> dict[int, bytes]:
     found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
+            with contextlib.suppress(OSError):
                 found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                pass
     return found
 
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labs.agents import libvirtd_sandbox, pid_from, process_gone, run_agent
 
 from instanceha.ocf import OcfRc
+from labs.agents import libvirtd_sandbox, pid_from, process_gone, run_agent
 
 pytestmark = pytest.mark.integration
 
@@ -94,4 +94,6 @@ def test_bad_configuration_is_err_configured_with_reason(params: dict[str, str])
     bad = {**params, "service_manager": "upstart"}
     result = run_agent("libvirtd", "validate-all", bad)
     assert result.rc == OcfRc.ERR_CONFIGURED
-    assert result.reason == "parameter 'service_manager' must be one of auto, systemd, direct, not 'upstart'"
+    assert result.reason == (
+        "parameter 'service_manager' must be one of auto, systemd, direct, not 'upstart'"
+    )

@@ -24,7 +24,6 @@ from instanceha.fencing import (
     stdparams,
 )
 from instanceha.fencing import main as fence_main
-from instanceha.fencing.docs import render_manpage
 from instanceha.ipmi import (
     BmcTarget,
     ChassisControl,
@@ -174,6 +173,8 @@ AGENT = FenceAgent(SPEC, connect, validate)
 
 def manpage() -> str:
     """The roff source of fence_ipmi(8)."""
+    from instanceha.fencing.docs import render_manpage
+
     return render_manpage(SPEC)
 
 

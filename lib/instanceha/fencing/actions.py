@@ -153,7 +153,11 @@ class ActionRunner:
         if self.cycle:
             _LOG.info("power-cycling %s", self.plug or "the target")
             self.device.cycle(self.plug)
-            verified, _ = self._set_and_verify(PowerState.ON, send=False)
+            try:
+                verified, _ = self._set_and_verify(PowerState.ON, send=False)
+            except FenceError as failed:
+                verified = False
+                _LOG.warning("reboot: status after the power cycle: %s", failed.message)
             if not verified:
                 _LOG.warning("reboot: power cycle accepted, but the target did not report ON "
                              "within power_timeout")

@@ -21,6 +21,7 @@ _EXIT_STATUS = (
     "6: timed out waiting for the target to power on. "
     "7: timed out waiting for the target to power off. "
     "8: the device could not report the target's state. "
+    "10: password_script failed, timed out or printed nothing. "
     "11: the user lacks the privilege for the action."
 )
 
@@ -54,8 +55,9 @@ def render_usage(spec: FenceAgentSpec) -> str:
 def render_manpage(spec: FenceAgentSpec) -> str:
     """The roff source of ``<agent>(8)``."""
     required = " ".join(f"{p.name}=<value>" for p in spec.params if p.required)
+    secret = " password_script=<command>" if spec.password else ""
     hosts = " pcmk_host_list=<node>" if spec.plug is PlugUse.IGNORED else ""
-    example = f"pcs stonith create <id> {spec.name} {required}{hosts}".strip()
+    example = f"pcs stonith create <id> {spec.name} {required}{secret}{hosts}".strip()
     stdin_note = (
         "Without arguments the agent reads name=value lines from standard input, as "
         "pacemaker-fenced writes them; unknown names there are logged and ignored, while "

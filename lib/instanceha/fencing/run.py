@@ -35,11 +35,8 @@ from instanceha.fencing.actions import ActionRunner, Timing
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError, UsageError
 from instanceha.fencing.device import FenceDevice, FenceRequest
-from instanceha.fencing.docs import render_manpage, render_usage
 from instanceha.fencing.log import TRACE, SecretMask, open_private, setup_logging
-from instanceha.fencing.metadata import render_metadata
 from instanceha.fencing.options import RawOptions, parse_argv, parse_stdin
-from instanceha.fencing.password import run_password_script
 from instanceha.spec import ParamError, Params, parse_bool
 
 __all__ = ["Connect", "FenceAgent", "Validate", "main", "run"]
@@ -122,13 +119,20 @@ def _setup_logging(raw: RawOptions, stderr: TextIO, mask: SecretMask) -> None:
 
 def _answer_locally(spec: FenceAgentSpec, raw: RawOptions, action: str,
                     streams: _Streams) -> bool:
+    # docs and metadata are imported only here: they need ElementTree and textwrap
     if _flag(raw, "help"):
+        from instanceha.fencing.docs import render_usage
+
         streams.stdout.write(render_usage(spec))
     elif _flag(raw, "version"):
         streams.out(f"{spec.name} {__version__}")
     elif action == "metadata":
+        from instanceha.fencing.metadata import render_metadata
+
         streams.stdout.write(render_metadata(spec))
     elif action == "manpage":
+        from instanceha.fencing.docs import render_manpage
+
         streams.stdout.write(render_manpage(spec))
     else:
         return False
@@ -191,6 +195,8 @@ class _Invocation:
         if self.agent.spec.password:
             password = params.text("password")
             if not password:
+                from instanceha.fencing.password import run_password_script
+
                 password = run_password_script(params.text("password_script"))
                 self.mask.add(password)
         _delay(params, action, self.clock, self.started)

@@ -75,23 +75,28 @@ class _TargetLocks:
 class _Pyghmi:
     """The parts of pyghmi the client uses (a seam for unit tests)."""
 
-    command: Any
+    session: Any
     exceptions: Any
     prefer_cipher: Callable[[str, int, int | None], None]
 
 
 def _load_pyghmi(target: BmcTarget) -> _Pyghmi:
-    """pyghmi's ``command`` and ``exceptions`` modules, with the fixes installed."""
+    """pyghmi's session and exceptions modules, with the fixes installed.
+
+    The session layer is used directly: ``pyghmi.ipmi.command`` adds nothing the
+    chassis commands need and imports every vendor (OEM) module, which costs
+    tens of milliseconds per agent run.
+    """
     try:
         from pyghmi import exceptions
-        from pyghmi.ipmi import command
+        from pyghmi.ipmi.private import session
     except ImportError:
         raise IpmiUnavailable(target.label, "pyghmi is not installed "
                                             "(Debian: apt-get install python3-pyghmi)") from None
     from instanceha.ipmi import pyghmi_fixes
 
     pyghmi_fixes.install()
-    return _Pyghmi(command, exceptions, pyghmi_fixes.prefer_cipher)
+    return _Pyghmi(session, exceptions, pyghmi_fixes.prefer_cipher)
 
 
 class IpmiClient:
@@ -110,10 +115,9 @@ class IpmiClient:
         self.target = target
         self.login_timeout = login_timeout
         self.command_timeout = command_timeout
-        self._command: Any = None
+        self._session: Any = None
         self._exceptions: Any = None
         self._held: threading.Lock | None = None
-        self._abandoned = 0
 
     def __enter__(self) -> IpmiClient:
         self.open()
@@ -143,10 +147,10 @@ class IpmiClient:
 
     def close(self) -> None:
         """Log out (best effort, bounded) and let other threads use this BMC."""
-        command, self._command = self._command, None
+        session, self._session = self._session, None
         try:
-            if command is not None:
-                call_with_deadline(command.ipmi_session.logout, _LOGOUT_TIMEOUT, "ipmi-logout")
+            if session is not None:
+                call_with_deadline(session.logout, _LOGOUT_TIMEOUT, "ipmi-logout")
         except Exception as error:  # a BMC gone quiet must not delay the agent's exit
             _LOG.debug("logout from %s: %s", self.target.label, error)
         finally:
@@ -164,13 +168,13 @@ class IpmiClient:
         pyghmi.prefer_cipher(target.host, target.port, target.cipher)
 
         def login() -> Any:
-            return pyghmi.command.Command(
+            return pyghmi.session.Session(
                 bmc=target.host, port=target.port, userid=target.username.encode("utf-8"),
                 password=target.password.encode("utf-8"), privlevel=int(target.privilege),
                 keepalive=False)
 
         _LOG.debug("logging in to %s as %s", target.label, target.username or "(null user)")
-        self._command = self._call(login, seconds, "login")
+        self._session = self._call(login, seconds, "login")
 
     # -- commands --------------------------------------------------------------
 
@@ -189,10 +193,10 @@ class IpmiClient:
     def _raw(self, command: int, data: Sequence[int], what: str) -> dict[str, Any]:
         if self._held is None:
             raise IpmiSessionLost(self.target.label, f"{what}: no session (not opened)")
-        if self._command is None:
+        if self._session is None:
             _LOG.info("logging in to %s again after a lost session", self.target.label)
             self._login(min(self.login_timeout, self.command_timeout))
-        session = self._command
+        session = self._session
 
         def send() -> Any:
             return session.raw_command(netfn=_NETFN_CHASSIS, command=command, data=list(data))
@@ -210,7 +214,6 @@ class IpmiClient:
         try:
             return call_with_deadline(fn, seconds, f"ipmi-{what.replace(' ', '-')}")
         except DeadlineExceeded:
-            self._abandoned += 1
             if what == "login":
                 raise IpmiUnreachable(
                     self.target.label, f"no answer to the login within {seconds:g} s "
@@ -246,7 +249,7 @@ class IpmiClient:
         if message in ("None", ""):  # pyghmi's "gave up waiting"
             return IpmiUnreachable(label, f"{what}: no answer from the BMC")
         if "no longer connected" in lower or "disconnected" in lower:
-            self._command = None  # log in again before the next command
+            self._session = None  # log in again before the next command
             return IpmiSessionLost(label, f"{what}: the BMC stopped answering (session lost)")
         for needle, kind, text in _MESSAGE_RULES:
             if needle in lower:

@@ -1,4 +1,4 @@
-"""IpmiClient against a fake pyghmi: deadlines, error classes, re-login, per-BMC turns."""
+"""IpmiClient against a fake pyghmi session layer: deadlines, errors, re-login, per-BMC turns."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class FakeExceptions:
 
 
 class FakeBmc:
-    """What the fake Command talks to; tests script its behaviour."""
+    """What the fake session talks to; tests script its behaviour."""
 
     def __init__(self) -> None:
         self.on = True
@@ -51,22 +51,16 @@ class FakeBmc:
         self.pins: list[tuple[str, int, int | None]] = []
 
 
-class FakeSession:
-    def __init__(self, bmc: FakeBmc) -> None:
-        self.bmc = bmc
-
-    def logout(self) -> None:
-        time.sleep(self.bmc.logout_delay)
-
-
-def fake_command_module(bmc: FakeBmc) -> Any:
-    class Command:
+def fake_session_module(bmc: FakeBmc) -> Any:
+    class Session:
         def __init__(self, **kwargs: Any) -> None:
             bmc.logins.append(kwargs)
             time.sleep(bmc.login_delay)
             if bmc.login_error is not None:
                 raise bmc.login_error
-            self.ipmi_session = FakeSession(bmc)
+
+        def logout(self) -> None:
+            time.sleep(bmc.logout_delay)
 
         def raw_command(self, netfn: int, command: int, data: list[int]) -> dict[str, Any]:
             bmc.commands.append((netfn, command, data))
@@ -85,7 +79,7 @@ def fake_command_module(bmc: FakeBmc) -> Any:
         pass
 
     module = Module()
-    module.Command = Command  # type: ignore[attr-defined]
+    module.Session = Session  # type: ignore[attr-defined]
     return module
 
 
@@ -94,7 +88,7 @@ def bmc(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBmc]:
     fake = FakeBmc()
 
     def load(_target: BmcTarget) -> Any:
-        return client_module._Pyghmi(fake_command_module(fake), FakeExceptions,
+        return client_module._Pyghmi(fake_session_module(fake), FakeExceptions,
                                      lambda h, p, c: fake.pins.append((h, p, c)))
 
     monkeypatch.setattr(client_module, "_load_pyghmi", load)

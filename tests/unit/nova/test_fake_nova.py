@@ -100,7 +100,7 @@ def test_failed_evacuation_ends_in_error() -> None:
     assert fake.get_server(sid).status == "ACTIVE"
 
 
-def test_no_valid_host_keeps_the_server() -> None:
+def test_no_valid_host_errors_the_server_out() -> None:
     fake = cloud()
     sid = fake.add_server("c1", status="SHUTOFF").id
     failed_host(fake)
@@ -109,7 +109,7 @@ def test_no_valid_host_keeps_the_server() -> None:
     fake.evacuate(sid)
     fake.settle()
     srv = fake.get_server(sid)
-    assert (srv.status, srv.host, srv.task_state) == ("SHUTOFF", "c1", None)
+    assert (srv.status, srv.host, srv.task_state) == ("ERROR", "c1", None)
     assert fake.list_evacuations("c1")[0].status == "error"
 
 
