@@ -356,6 +356,8 @@ class FakeNova:
     def unforce_down(self, host: str) -> ComputeService:
         with self._enter("unforce_down", host):
             svc = self._service(host)
+            if not svc.forced_down:  # like NovaClient: nothing to write, nothing to refuse
+                return svc.snapshot()
             if any(m.source == host and m.status == "done" for m in self._migrations):
                 raise NovaConflict(
                     f"Nova refused to force up {host}: 'done' evacuation migration records"

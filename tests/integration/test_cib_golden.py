@@ -75,3 +75,16 @@ def test_failure(small: tuple[Scheduler, BringUp], host: str) -> None:
         assert not any(line.startswith("fence") and "comp" in line for line in lines)
         assert any(line.startswith("move comp") for line in lines)
     check_golden(f"inventory-small.fail-{host}.summary", lines)
+
+
+def test_staged_bring_up_reaches_the_same_state(small: tuple[Scheduler, BringUp],
+                                                tmp_path: Path) -> None:
+    """Adding the computes one at a time (as large CIBs are) changes no failure transition."""
+    scheduler = Scheduler(tmp_path)
+    xml = render_cib(load_inventory(GOLDEN / "inventory-small.yaml"))
+    staged = scheduler.bring_up(xml, batch=1)
+    assert scheduler.verify(staged.cib_text).valid
+    for host in ("comp1", "comp3", "ctl1"):
+        lines = summary_lines(scheduler.fail(host, cib_text=staged.cib_text).transition)
+        golden = GOLDEN / f"inventory-small.fail-{host}.summary"
+        assert "\n".join(lines) + "\n" == golden.read_text()

@@ -125,8 +125,12 @@ def normalize_cib(text: str) -> dict[str, Any]:
         }
         for a in config.iterfind("alerts/alert")
     }
+    defaults: dict[str, str] = {}
+    for ms in config.iterfind("rsc_defaults/meta_attributes"):
+        defaults.update(_nv(ms))
     return {
         "properties": props,
+        "rsc_defaults": defaults,
         "nodes": nodes,
         "resources": _resources(config),
         "constraints": sorted(_constraint(c) for c in config.iterfind("constraints/*")),

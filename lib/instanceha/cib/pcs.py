@@ -273,6 +273,21 @@ def _alerts(section: ET.Element) -> list[str]:
     return lines
 
 
+def _rsc_defaults(section: ET.Element) -> list[str]:
+    lines: list[str] = []
+    for comments, el in _with_comments(section):
+        lines += _comment_lines(comments)
+        if el.tag != "meta_attributes":
+            raise PcsTranslationError(f"rsc_defaults <{el.tag}>")
+        for comments_inner, _ in _with_comments(el):
+            lines += _comment_lines(comments_inner)
+        pairs = _pairs(el)
+        if pairs:
+            lines.append(f"{_PCS} resource defaults update "
+                         + " ".join(_kv(k, v) for k, v in pairs))
+    return lines
+
+
 def _nodes(section: ET.Element) -> list[str]:
     lines: list[str] = []
     for comments, node in _with_comments(section):
@@ -323,6 +338,7 @@ def pcs_script(cib_text: str, *, source: str = "the inventory") -> str:
     if crm:
         out.append(f"{_PCS} property set " + " ".join(_kv(k, v) for k, v in crm))
     sections = (
+        ("rsc_defaults", _rsc_defaults),
         ("resources", _resources),
         ("nodes", _nodes),
         ("constraints", _constraints),

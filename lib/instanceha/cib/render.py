@@ -246,6 +246,7 @@ class _Renderer:
             constraints=section(self.constraints()),
             fencing_topology=section(self.topology()),
             alerts=section(self.alerts()),
+            rsc_defaults=section(self.t.fill("rsc_defaults")),
         ) + "\n"
 
 

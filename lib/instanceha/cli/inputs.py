@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from instanceha.cib.inventory import DEFAULT_INVENTORY, Inventory, InventoryError, load_inventory
-from instanceha.cib.render import DEFAULT_SCHEMA, RenderOptions, render_cib
+from instanceha.cib.render import DEFAULT_SCHEMA, RenderError, RenderOptions, render_cib
 from instanceha.cib.schema import SchemaError, newest_schema
 from instanceha.cib.templates import TemplateError, Templates
 from instanceha.cli.common import CliError, ExitCode
@@ -70,7 +70,7 @@ def rendered(inventory: Inventory, args: argparse.Namespace, *, include_secrets:
             templates=Templates(args.templates) if getattr(args, "templates", None) else None,
             options=RenderOptions(validate_with=schema, include_secrets=include_secrets),
         )
-    except (TemplateError, ValueError) as err:
+    except (TemplateError, RenderError) as err:
         raise CliError(ExitCode.CONFIG, str(err)) from None
 
 

@@ -17,12 +17,19 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from instanceha import __version__
-from instanceha.cli import cib_cmd, nova_cmd, simulate_cmd
+from instanceha.cli import (
+    check_cmd,
+    cib_cmd,
+    evacuate_cmd,
+    nova_cmd,
+    simulate_cmd,
+    status_cmd,
+)
 from instanceha.cli.common import CliError, ExitCode, Io
 
 __all__ = ["build_parser", "main", "run"]
 
-_COMMANDS = (cib_cmd, simulate_cmd, nova_cmd)
+_COMMANDS = (cib_cmd, simulate_cmd, nova_cmd, status_cmd, check_cmd, evacuate_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from instanceha.cli.common import CliError, ExitCode, Io, write_output
 from instanceha.cli.inputs import add_inventory, inventory_path, load
@@ -63,17 +64,12 @@ def live_snapshot(cloud: str | None, nova_host: str, env: Mapping[str, str],
 def run_snapshot(args: argparse.Namespace, io: Io) -> int:
     """``nova snapshot``."""
     cloud, host = args.cloud, args.host
-    if cloud is None or args.inventory:
-        try:
-            inventory = load(inventory_path(args, io.env))
-        except CliError:
-            if args.inventory:
-                raise
-            inventory = None
-        if inventory is not None:
-            cloud = cloud or inventory.cloud
-            compute = inventory.compute(host)
-            host = compute.nova_host if compute else host
+    path = inventory_path(args, io.env)
+    if args.inventory or Path(path).exists():
+        inventory = load(path)
+        cloud = cloud or inventory.cloud
+        compute = inventory.compute(host)
+        host = compute.nova_host if compute else host
     ratios = AllocationRatios(args.cpu_allocation_ratio, args.ram_allocation_ratio,
                               args.disk_allocation_ratio)
     snapshot = live_snapshot(cloud, host, io.env, ratios)

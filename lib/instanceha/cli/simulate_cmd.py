@@ -27,7 +27,7 @@ from instanceha.cli.nova_cmd import live_snapshot
 from instanceha.cli.plan import EvacuationPreview, preview
 from instanceha.cli.snapshot import SnapshotError, load_snapshot
 from instanceha.cli.table import table
-from instanceha.cluster.runner import SubprocessRunner
+from instanceha.cluster.runner import ClusterError, SubprocessRunner
 from instanceha.evacuation.policy import Mode, PolicyConfig
 from instanceha.hostmap import HostMap, HostMapError, parse_host_map
 
@@ -77,7 +77,10 @@ def _failure(args: argparse.Namespace, io: Io, workdir: Path) -> tuple[Failure, 
     scheduler = Scheduler(workdir)
     try:
         if args.live:
-            res = SubprocessRunner().run(["cibadmin", "--query"], timeout=60)
+            try:
+                res = SubprocessRunner().run(["cibadmin", "--query"], timeout=60)
+            except ClusterError as err:
+                raise CliError(ExitCode.MISSING, f"{err} (install pacemaker-cli-utils)") from None
             if res.rc != 0:
                 raise CliError(ExitCode.UNAVAILABLE, "cannot read the live CIB (cibadmin "
                                f"--query exited {res.rc}); run on a cluster node, or use --cib")

@@ -219,6 +219,11 @@ def power_fixup(status_before: str, after: Server) -> str | None:
     :meth:`NovaPort.start_server`) or ``None`` (nothing to do). Only a server
     that was SHUTOFF or ACTIVE is fixed up; an ERROR server is left as Nova
     rebuilt it (running).
+
+    A safety net: :class:`~instanceha.nova.client.NovaClient` evacuates below
+    microversion 2.95, where Nova itself keeps ACTIVE and SHUTOFF (measured on
+    the lab), so this returns None there. It acts when a port stops every
+    evacuated server (2.95+ semantics; ``FakeNova(stop_evacuated=True)``).
     """
     if after.task_state is not None:
         return None

@@ -116,3 +116,12 @@ def test_golden_inventory_loads(golden: Path) -> None:
     assert [c.nova_host for c in inv.computes] == [
         "comp1.example.com", "comp2.example.com", "compute-03.example.com"]
     assert inv.controllers[0].bmc is not None and inv.computes[0].bmc.options == (("cipher", "3"),)
+
+
+def test_the_documented_example_is_valid() -> None:
+    yaml = pytest.importorskip("yaml")
+    text = (Path(__file__).resolve().parents[3] / "docs" / "inventory.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    inv = parse_inventory(yaml.safe_load(example))
+    assert inv.host_map() == "comp3:compute-03.example.com"
+    assert inv.controllers[1].node_id == "2" and inv.computes[1].remote.reconnect_interval == "120s"

@@ -1,0 +1,104 @@
+"""``instanceha evacuate HOST``: ask the evacuator to evacuate a host that is really down.
+
+It only records the durable evacuation request NovaEvacuate acts on (the
+same one fence_nova and the post-fence alert write), and refuses unless the
+host is known to be down: the cluster fenced it (a successful reboot/off in
+the fencing history and the node not online since), or Nova has its
+nova-compute forced down. Evacuating a host that still runs its instances
+would start them twice.
+
+``--release`` lifts the mass-failure hold NovaEvacuate put on a node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from instanceha.cli.common import CliError, ExitCode, Io
+from instanceha.cli.status import ClusterView, nova_host_map
+from instanceha.cli.status_cmd import nova_services, read_cluster
+from instanceha.cluster import (
+    EVACUATE_ATTRIBUTE,
+    ClusterError,
+    EvacuationRequest,
+    EvacuationRequests,
+    EvacuationState,
+    InvalidRequestValue,
+    NodeAttributes,
+    latest_success,
+)
+from instanceha.evacuator.guard import HOLD_ATTRIBUTE
+
+__all__ = ["register", "why_down"]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``evacuate``."""
+    evac = commands.add_parser("evacuate", help="request the evacuation of a fenced host")
+    evac.add_argument("host", help="compute node name")
+    evac.add_argument("--release", action="store_true",
+                      help="release the node from a mass-failure hold instead")
+    evac.add_argument("--cloud", help="clouds.yaml cloud to check forced_down (default: "
+                                      "NovaEvacuate's)")
+    evac.set_defaults(func=run_evacuate)
+
+
+def why_down(view: ClusterView, node: str, forced_down: bool | None) -> str | None:
+    """Why ``node`` may be evacuated (fenced, or forced down in Nova), or None.
+
+    A fencing counts only while the node is not online and when it happened
+    after the node's last completed evacuation (an older one was handled).
+    """
+    state = next((n for n in view.nodes if n.name == node), None)
+    if forced_down:
+        return "forced down in Nova"
+    if state is not None and state.online:
+        return None
+    fenced = latest_success(view.fencing, node)
+    if fenced is None or fenced.completed_at is None:
+        return None
+    raw = view.attributes.get(node, {}).get(EVACUATE_ATTRIBUTE)
+    try:
+        previous = EvacuationRequest.decode(raw) if raw else None
+    except InvalidRequestValue:
+        previous = None
+    if (previous is not None and previous.state is EvacuationState.DONE
+            and previous.since >= fenced.completed_at):
+        return None
+    return f"fenced ({fenced.action} succeeded)"
+
+
+def run_evacuate(args: argparse.Namespace, io: Io) -> int:
+    """``evacuate``."""
+    view = read_cluster()
+    node = args.host
+    if node not in {n.name for n in view.nodes}:
+        known = " ".join(sorted(n.name for n in view.nodes if n.kind == "remote"))
+        raise CliError(ExitCode.CONFIG, f"{node} is not a node of this cluster "
+                       f"(compute nodes: {known or 'none'})")
+    try:
+        if args.release:
+            NodeAttributes().set(node, HOLD_ATTRIBUTE, f"released:{int(time.time())}")
+            io.note(f"{node} released from the mass-failure hold")
+            return ExitCode.OK
+        forced = None
+        try:
+            services = nova_services(args.cloud or view.evacuate_params.get("cloud") or None,
+                                     io.env)
+            svc = services.get(nova_host_map(view).nova_host(node))
+            forced = bool(svc and svc.forced_down)
+        except CliError as err:
+            io.note(f"cannot check Nova ({err.message}); relying on the fencing history")
+        reason = why_down(view, node, forced)
+        if reason is None:
+            raise CliError(ExitCode.REFUSED, f"{node} is neither fenced nor forced down in Nova: "
+                           f"fence it first (pcs stonith fence {node})")
+        if EvacuationRequests().request(node):
+            io.note(f"evacuation of {node} requested ({reason}); follow it with "
+                    "'instanceha status'")
+        else:
+            io.note(f"an evacuation of {node} is already pending")
+    except ClusterError as err:
+        raise CliError(ExitCode.UNAVAILABLE, f"cannot write to the CIB: {err}") from None
+    return ExitCode.OK

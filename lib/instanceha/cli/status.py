@@ -1,0 +1,196 @@
+"""Per-compute state for ``instanceha status``: Pacemaker, fencing, evacuation, Nova.
+
+:func:`gather_cluster` reads the cluster through Pacemaker's CLIs (one
+``crm_mon``, one ``cibadmin --query``, one ``stonith_admin --history``, via
+:mod:`instanceha.cluster`); :func:`compute_rows` turns that, plus Nova's
+services when available, into one :class:`ComputeRow` per compute node (pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from instanceha.cib.cibquery import parse_cib, primitive_params
+from instanceha.cib.transition import NodeState
+from instanceha.cluster import (
+    EVACUATE_ATTRIBUTE,
+    EvacuationRequest,
+    FenceEvent,
+    FenceHistory,
+    FenceState,
+    InvalidRequestValue,
+    Runner,
+)
+from instanceha.cluster.pcmkxml import run_xml
+from instanceha.cluster.runner import CommandError, SubprocessRunner
+from instanceha.evacuator.guard import HOLD_ATTRIBUTE
+from instanceha.evacuator.worker import PROGRESS_ATTRIBUTE, RESULT_ATTRIBUTE
+from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError, parse_host_map
+from instanceha.nova.model import ComputeService
+
+__all__ = ["ClusterView", "ComputeRow", "compute_rows", "gather_cluster", "nova_host_map"]
+
+_SERVICES = {"ocf:instanceha:libvirtd": "libvirtd", "ocf:instanceha:NovaCompute": "nova-compute"}
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What the cluster says, read once."""
+
+    nodes: tuple[NodeState, ...]
+    running: Mapping[str, tuple[str, ...]]  # service label -> nodes running it
+    attributes: Mapping[str, Mapping[str, str]]  # node -> permanent attributes
+    fencing: tuple[FenceEvent, ...]
+    evacuate_params: Mapping[str, str]  # NovaEvacuate's instance attributes
+
+
+@dataclass(frozen=True)
+class ComputeRow:
+    """One compute node's state, each field a short phrase."""
+
+    node: str
+    nova_host: str
+    pacemaker: str
+    services: str
+    last_fencing: str
+    evacuation: str
+    nova: str
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "?"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def gather_cluster(runner: Runner | None = None, *, timeout: float = 60.0) -> ClusterView:
+    """Read nodes, running services, node attributes, fencing history and NovaEvacuate's params.
+
+    :raises instanceha.cluster.ClusterError: when a tool fails or is missing.
+    """
+    runner = runner or SubprocessRunner()
+    _, mon = run_xml(runner, ["crm_mon", "--one-shot", "--output-as=xml", "--include=none",
+                              "--include=nodes", "--include=resources"], timeout=timeout)
+    nodes = tuple(
+        NodeState(n.get("name", ""), n.get("type", "member"), n.get("online") == "true",
+                  n.get("unclean") == "true")
+        for n in mon.root.iterfind("nodes/node")
+    )
+    running: dict[str, set[str]] = {}
+    for res in mon.root.iter("resource"):
+        label = _SERVICES.get(res.get("resource_agent", ""))
+        if label and res.get("active") == "true" and res.get("failed") != "true":
+            running.setdefault(label, set()).update(n.get("name", "") for n in res.iter("node"))
+    argv = ["cibadmin", "--query"]
+    query = runner.run(argv, timeout=timeout)
+    if query.rc != 0:
+        raise CommandError(argv, query.rc, query.stderr or query.stdout)
+    cib = parse_cib(query.stdout)
+    attributes = {
+        (n.get("uname") or n.get("id") or ""): {
+            p.get("name", ""): p.get("value", "")
+            for p in n.iterfind("instance_attributes/nvpair")
+        }
+        for n in cib.iterfind("configuration/nodes/node")
+    }
+    return ClusterView(
+        nodes=nodes,
+        running={k: tuple(sorted(v)) for k, v in running.items()},
+        attributes=attributes,
+        fencing=tuple(FenceHistory(runner, timeout=timeout).events()),
+        evacuate_params=primitive_params(cib, "instanceha", "NovaEvacuate") or {},
+    )
+
+
+def nova_host_map(view: ClusterView) -> HostMap:
+    """The node → Nova host rules NovaEvacuate uses, with NovaCompute's published names."""
+    params = view.evacuate_params
+    published = {n: a[NOVA_HOST_ATTRIBUTE] for n, a in view.attributes.items()
+                 if a.get(NOVA_HOST_ATTRIBUTE)}
+    try:
+        explicit = parse_host_map(params.get("host_map", ""))
+        return HostMap(explicit, params.get("domain", ""), published)
+    except HostMapError:
+        return HostMap({}, "", published)
+
+
+def _pacemaker(node: NodeState | None) -> str:
+    if node is None:
+        return "not in cluster"
+    return node.state
+
+
+def _fencing(events: Iterable[FenceEvent], node: str) -> str:
+    mine = [e for e in events if e.target == node]
+    if not mine:
+        return "never"
+    pending = [e for e in mine if e.state is FenceState.PENDING]
+    if pending:
+        return f"{pending[0].action} pending"
+    last = max(mine, key=lambda e: e.completed_at or 0.0)
+    verdict = "ok" if last.succeeded else "FAILED"
+    by = f" by {last.delegate}" if last.delegate else ""
+    return f"{last.action} {verdict} {_when(last.completed_at)}{by}"
+
+
+def _evacuation(attrs: Mapping[str, str]) -> str:
+    raw = attrs.get(EVACUATE_ATTRIBUTE)
+    parts = []
+    if raw:
+        try:
+            req = EvacuationRequest.decode(raw)
+        except InvalidRequestValue:
+            parts.append(f"unreadable request {raw!r}")
+        else:
+            owner = f" by {req.owner}" if req.owner else ""
+            parts.append(f"{req.state.value}{owner} since {_when(req.since)}")
+    hold = attrs.get(HOLD_ATTRIBUTE, "")
+    if hold.startswith("held:"):
+        parts.append("HELD (mass failure; instanceha evacuate --release)")
+    for name in (PROGRESS_ATTRIBUTE, RESULT_ATTRIBUTE):
+        if attrs.get(name):
+            parts.append(attrs[name])
+    return "; ".join(parts) or "none"
+
+
+def _nova(service: ComputeService | None, available: bool) -> str:
+    if not available:
+        return "?"
+    if service is None:
+        return "no nova-compute service"
+    words = [service.state, service.status]
+    if service.forced_down:
+        words.append("forced down")
+    if service.disabled_reason:
+        words.append(f"({service.disabled_reason})")
+    return " ".join(words)
+
+
+def compute_rows(
+    view: ClusterView,
+    computes: Sequence[str],
+    nova_services: Mapping[str, ComputeService] | None,
+) -> list[ComputeRow]:
+    """One row per compute node (``computes``: inventory names, else the remote nodes)."""
+    by_name = {n.name: n for n in view.nodes}
+    names = list(computes) or sorted(n.name for n in view.nodes if n.kind == "remote")
+    hosts = nova_host_map(view)
+    rows = []
+    for name in names:
+        try:
+            nova_host = hosts.nova_host(name)
+        except HostMapError:
+            nova_host = name
+        services = [s for s in ("libvirtd", "nova-compute") if name in view.running.get(s, ())]
+        rows.append(ComputeRow(
+            node=name,
+            nova_host=nova_host,
+            pacemaker=_pacemaker(by_name.get(name)),
+            services=" ".join(services) or "none",
+            last_fencing=_fencing(view.fencing, name),
+            evacuation=_evacuation(view.attributes.get(name, {})),
+            nova=_nova((nova_services or {}).get(nova_host), nova_services is not None),
+        ))
+    return rows

@@ -1,0 +1,38 @@
+"""Partial configurations for staged bring-up."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from instanceha.cib.cibquery import parse_cib
+from instanceha.cib.inventory import load_inventory
+from instanceha.cib.normalize import normalize_cib
+from instanceha.cib.render import render_cib
+from instanceha.cib.staging import per_node_resources, staged_configuration
+
+
+def _cib(golden: Path) -> tuple[str, ET.Element]:
+    text = render_cib(load_inventory(golden / "inventory-small.yaml"))
+    return text, parse_cib(text)
+
+
+def test_per_node_resources(golden: Path) -> None:
+    _, cib = _cib(golden)
+    assert per_node_resources(cib, "comp2") == {"comp2", "fence-ipmi-comp2"}
+
+
+def test_stages_drop_only_what_belongs_to_missing_nodes(golden: Path) -> None:
+    text, cib = _cib(golden)
+    staged = staged_configuration(cib, ["comp1"])
+    wrapped = ET.Element("cib")
+    wrapped.append(staged)
+    norm = normalize_cib(ET.tostring(wrapped, encoding="unicode"))
+    assert sorted(n for n, v in norm["nodes"].items() if v["type"] == "remote") == ["comp1"]
+    assert "comp2" not in norm["resources"] and "fence-ipmi-comp3" not in norm["resources"]
+    assert {"fence-nova", "fence-ipmi-ctl1", "libvirtd", "nova-evacuate"} <= set(norm["resources"])
+    assert [t[0] for t in norm["topology"]] == ["comp1"]
+    full = staged_configuration(cib, ["comp1", "comp2", "comp3"])
+    whole = ET.Element("cib")
+    whole.append(full)
+    assert normalize_cib(ET.tostring(whole, encoding="unicode")) == normalize_cib(text)

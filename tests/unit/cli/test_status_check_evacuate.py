@@ -1,0 +1,138 @@
+"""status rows, the evacuate safety rule and the preflight checks, on synthetic data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from instanceha.cib.inventory import load_inventory
+from instanceha.cib.render import render_cib
+from instanceha.cib.transition import NodeState
+from instanceha.cli.check import (
+    Status,
+    check_agents,
+    check_bmc_secrets,
+    check_controllers_fencing,
+    check_drift,
+    check_stonith_enabled,
+    check_tools,
+)
+from instanceha.cli.evacuate_cmd import why_down
+from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
+from instanceha.cluster import FenceEvent, FenceState
+from instanceha.cluster.runner import RunResult
+from instanceha.nova.model import ComputeService
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "cib"
+T0 = 1_800_000_000.0
+
+
+def _view(**kw: object) -> ClusterView:
+    values: dict[str, object] = {
+        "nodes": (NodeState("ctl1", "member", True), NodeState("comp1", "remote", False),
+                  NodeState("comp2", "remote", True)),
+        "running": {"libvirtd": ("comp2",), "nova-compute": ("comp2",)},
+        "attributes": {"comp1": {"instanceha-evacuate": f"in-progress:ctl1:{int(T0) + 5}",
+                                 "instanceha-evacuation-progress": "3/5 done"},
+                       "comp2": {"instanceha-nova-host": "nova-2"}},
+        "fencing": (FenceEvent("comp1", "reboot", FenceState.SUCCESS, T0, delegate="ctl1"),),
+        "evacuate_params": {"domain": "example.com"},
+    }
+    values.update(kw)
+    return ClusterView(**values)  # type: ignore[arg-type]
+
+
+def test_rows_combine_every_source() -> None:
+    services = {"comp1.example.com": ComputeService("1", "comp1.example.com", "nova-compute",
+                                                    "down", "disabled", True, "instanceha: x")}
+    rows = {r.node: r for r in compute_rows(_view(), [], services)}
+    one, two = rows["comp1"], rows["comp2"]
+    assert (one.nova_host, one.pacemaker, one.services) == ("comp1.example.com", "offline", "none")
+    assert one.last_fencing == "reboot ok 2027-01-15 08:00:00Z by ctl1"
+    assert one.evacuation == "in-progress by ctl1 since 2027-01-15 08:00:05Z; 3/5 done"
+    assert one.nova == "down disabled forced down (instanceha: x)"
+    assert (two.nova_host, two.services, two.nova) == ("nova-2", "libvirtd nova-compute",
+                                                       "no nova-compute service")
+    assert compute_rows(_view(), ["comp9"], None)[0].pacemaker == "not in cluster"
+    assert compute_rows(_view(), ["comp2"], None)[0].nova == "?"
+
+
+def test_evacuate_needs_fenced_and_offline_or_forced_down() -> None:
+    view = _view(attributes={})
+    assert why_down(view, "comp1", None) == "fenced (reboot succeeded)"
+    assert why_down(view, "comp2", None) is None  # online
+    assert why_down(view, "comp2", True) == "forced down in Nova"
+    handled = _view(attributes={"comp1": {"instanceha-evacuate": f"done:{int(T0) + 60}"}})
+    assert why_down(handled, "comp1", False) is None  # that fencing was already evacuated
+    assert why_down(_view(fencing=()), "comp1", False) is None
+
+
+class Runner:
+    """Canned answers for the three tools gather_cluster runs."""
+
+    def __init__(self, cib: str) -> None:
+        self.cib = cib
+
+    def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
+        out = {
+            "crm_mon": """<pacemaker-result><nodes>
+              <node name="comp1" online="true" unclean="false" type="remote"/></nodes>
+              <resources><clone id="x"><resource id="libvirtd" active="true" failed="false"
+              resource_agent="ocf:instanceha:libvirtd"><node name="comp1"/></resource></clone>
+              </resources><status code="0" message="OK"/></pacemaker-result>""",
+            "cibadmin": self.cib,
+            "stonith_admin": """<pacemaker-result><list name="fencing history">
+              <fence_event action="reboot" target="comp1" status="success" delegate="ctl1"
+               completed="2026-11-20 22:57:33Z"/></list><status code="0"/></pacemaker-result>""",
+        }[argv[0]]
+        return RunResult(tuple(argv), 0, out, "")
+
+
+def test_gather_cluster_reads_three_tools() -> None:
+    cib = render_cib(load_inventory(GOLDEN / "inventory-small.yaml"))
+    view = gather_cluster(Runner(cib))
+    assert view.running == {"libvirtd": ("comp1",)}
+    assert view.attributes["comp1"]["instanceha-role"] == "compute"
+    assert view.evacuate_params["cloud"] == "overcloud"
+    row = compute_rows(view, [], None)[0]
+    assert (row.node, row.nova_host, row.services) == ("comp1", "comp1.example.com", "libvirtd")
+
+
+def test_local_checks(tmp_path: Path) -> None:
+    assert check_tools(lambda tool: f"/usr/sbin/{tool}").status is Status.PASS
+    assert check_tools(lambda tool: None).status is Status.FAIL
+    inv = load_inventory(GOLDEN / "inventory-small.yaml")
+    missing = check_agents(inv, lambda path: "fence_nova" not in path)
+    assert missing.status is Status.FAIL and "/usr/sbin/fence_nova" in missing.detail
+    assert check_controllers_fencing(inv).status is Status.PASS
+
+    good = tmp_path / "pw"
+    good.write_text("x")
+    good.chmod(0o600)
+
+    def lstat_as_root(path: str) -> os.stat_result:
+        real = os.lstat(good if path.startswith("/etc/instanceha/") else path)
+        fields = list(real)
+        fields[4] = 0  # st_uid
+        return os.stat_result(fields)
+
+    secrets = check_bmc_secrets(inv, lstat_as_root)
+    # comp3 uses a password_script that does not exist on this machine
+    assert secrets.status is Status.FAIL and secrets.detail.startswith("comp3: password_script")
+    good.chmod(0o644)
+    leaky = check_bmc_secrets(inv, lstat_as_root)
+    assert "readable by others (chmod 600)" in leaky.detail
+
+
+def test_live_cib_checks() -> None:
+    rendered = render_cib(load_inventory(GOLDEN / "inventory-small.yaml"))
+    assert check_stonith_enabled(rendered).status is Status.PASS
+    assert check_drift(rendered, rendered).status is Status.PASS
+    drifted = rendered.replace('name="max_parallel" value="8"', 'name="max_parallel" value="2"')
+    drift = check_drift(rendered, drifted)
+    assert drift.status is Status.WARN
+    assert drift.detail.startswith("resource nova-evacuate differs (params)")
+    disabled = rendered.replace('name="stonith-enabled" value="true"',
+                                'name="stonith-enabled" value="false"')
+    assert check_stonith_enabled(disabled).status is Status.FAIL
