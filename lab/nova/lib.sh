@@ -100,10 +100,21 @@ lab_lock() {
 }
 
 # start_bg NAME CMD...: run CMD in a new session, output to $LOGS/NAME.out.
+# The daemon inherits no descriptor but stdio and fd 8 (a compute's own lock):
+# an inherited lock (ours, or one a caller wrapped us in with flock(1)) would
+# otherwise stay held for the daemon's whole life.
 start_bg() {
     local name=$1
     shift
-    setsid "$@" >> "$LOGS/$name.out" 2>&1 < /dev/null 9>&- &
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] && [ "$fd" != 8 ] && [ -e "/proc/self/fd/$fd" ]; then
+                eval "exec $fd>&-"
+            fi
+        done
+        exec setsid "$@"
+    ) >> "$LOGS/$name.out" 2>&1 < /dev/null &
     record_pid "$name" $!
 }
 

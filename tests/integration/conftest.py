@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -67,17 +67,22 @@ def nova_lab() -> Iterator[NovaLab]:
     """
     import os
 
-    from labs.nova_lab import LabUnavailable, NovaLab
+    from labs.nova_lab import LabUnavailable, NovaLab, unavailable_reason
 
+    def unavailable(reason: object) -> NoReturn:
+        if os.environ.get("NOVALAB_REQUIRED") == "1":
+            pytest.fail(f"Nova lab required but unavailable: {reason}")
+        pytest.skip(f"Nova lab unavailable: {reason}")
+
+    reason = unavailable_reason()
+    if reason:
+        unavailable(reason)
     lab = NovaLab(ncompute=int(os.environ.get("NCOMPUTE", "3")))
-    required = os.environ.get("NOVALAB_REQUIRED") == "1"
     with lab.exclusive():
         try:
             lab.ensure_running()
         except LabUnavailable as exc:
-            if required:
-                pytest.fail(f"Nova lab required but unavailable: {exc}")
-            pytest.skip(f"Nova lab unavailable: {exc}")
+            unavailable(exc)
         try:
             lab.reset()
             yield lab

@@ -31,7 +31,7 @@ from instanceha.cib.cibquery import (
     parse_cib,
     remote_connections,
 )
-from instanceha.cib.staging import staged_configuration
+from instanceha.cib.staging import merge_status, staged_configuration
 from instanceha.cib.transition import (
     Transition,
     TransitionError,
@@ -50,10 +50,9 @@ __all__ = [
 
 #: Passes after the first before a CIB that keeps scheduling actions counts as unsettled.
 MAX_SETTLE_PASSES = 4
-#: Above this many remote nodes, :meth:`Scheduler.bring_up` adds them in batches, at least
-#: this many at a time and in at most :data:`MAX_STAGES` stages.
-STAGE_BATCH = 40
-MAX_STAGES = 5
+#: Above this many remote nodes, :meth:`Scheduler.bring_up` brings them up in partial
+#: clusters of this many (see :mod:`instanceha.cib.staging`).
+STAGE_BATCH = 10
 _VERIFY_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(error|warning):\s*(.*)$")
 
 
@@ -93,6 +92,13 @@ class Failure:
     injection: str  # the crm_simulate option used, e.g. --op-inject comp1_monitor_10000@ctl1=7
     connection_host: str | None
     transition: Transition
+
+
+def _with_sections(root: ET.Element, configuration: ET.Element, status: ET.Element) -> ET.Element:
+    """A copy of ``root``'s element and attributes with the two sections replaced."""
+    cib = ET.Element(root.tag, dict(root.attrib))
+    cib.extend([configuration, status])
+    return cib
 
 
 class Scheduler:
@@ -176,10 +182,9 @@ class Scheduler:
         """Bring all cluster nodes up (quorate), mark them unfenced, settle.
 
         A CIB whose status already shows a member online is only settled. With
-        more than ``batch`` remote nodes, they are added ``batch`` at a time
-        (:mod:`instanceha.cib.staging`); ``first`` is then the first stage's
-        transition, without any remote node. Each stage costs a scheduler run
-        plus time proportional to its actions times the CIB's size.
+        more than ``batch`` remote nodes, each batch is brought up in its own
+        partial cluster and the status sections are merged before a final
+        settle (:mod:`instanceha.cib.staging`); ``first`` is then None.
         """
         try:
             cib = parse_cib(cib_text)
@@ -187,30 +192,29 @@ class Scheduler:
             raise SchedulerError(f"input: {err}") from None
         remotes = list(remote_connections(cib))
         if not online_node_names(cib) and len(remotes) > batch:
-            return self._staged(cib, remotes, max(batch, -(-len(remotes) // MAX_STAGES)))
+            return self._staged(cib, remotes, batch)
         return self._settle_from(cib_text, cib)
 
     def _staged(self, cib: ET.Element, remotes: list[str], batch: int) -> BringUp:
-        first: Transition | None = None
+        """Bring each batch of remote nodes up in its own partial cluster, merge, settle."""
+        statuses = []
         passes = 0
-        current: str | None = None
-        for end in range(0, len(remotes) + batch, batch):
-            staged = staged_configuration(cib, remotes[:end])
-            if current is None:
-                root = copy.deepcopy(cib)
-                root.remove(root.find("configuration"))  # type: ignore[arg-type]
-            else:
-                root = ET.fromstring(current)
-                root.remove(root.find("configuration"))  # type: ignore[arg-type]
-            root.insert(0, staged)
-            step = self._settle_from(ET.tostring(root, encoding="unicode"), root)
-            first = first or step.first
+        last: ET.Element | None = None
+        for start in range(0, len(remotes), batch):
+            part = _with_sections(cib, staged_configuration(cib, remotes[start:start + batch]),
+                                  ET.Element("status"))
+            step = self._settle_from(ET.tostring(part, encoding="unicode"), part)
             passes += step.passes
-            current = step.cib_text
-            if end >= len(remotes):
-                break
-        assert current is not None
-        return BringUp(current, first, passes)
+            last = ET.fromstring(step.cib_text)
+            status = last.find("status")
+            statuses.append(status if status is not None else ET.Element("status"))
+        assert last is not None  # len(remotes) > batch >= 1
+        config = cib.find("configuration")
+        assert config is not None  # parse_cib checked it
+        # The last part's root carries what crm_simulate set (have-quorum, dc-uuid).
+        whole = _with_sections(last, copy.deepcopy(config), merge_status(statuses))
+        final = self._settle_from(ET.tostring(whole, encoding="unicode"), whole)
+        return BringUp(final.cib_text, None, passes + final.passes)
 
     def _settle_from(self, cib_text: str, cib: ET.Element) -> BringUp:
         first: Transition | None = None

@@ -12,6 +12,7 @@ class EngineConfig:
     """How hard, how fast and how long the engine works on one host (seconds)."""
 
     max_parallel: int = 8  # evacuations in flight at once (accepted .. done)
+    submit_parallel: int = 2  # evacuate calls awaiting Nova's answer at once (self-pacing)
     stagger: float = 0.0  # minimum gap between two evacuate calls
     max_attempts: int = 3  # evacuate calls per server before giving up
     retry_backoff: float = 5.0  # delay after the first failed attempt, doubled each time
@@ -26,8 +27,8 @@ class EngineConfig:
     api_workers: int = 0  # threads for Nova calls; 0 means max(4, max_parallel)
 
     def __post_init__(self) -> None:
-        if self.max_parallel < 1 or self.max_attempts < 1:
-            raise ValueError("max_parallel and max_attempts must be at least 1")
+        if min(self.max_parallel, self.submit_parallel, self.max_attempts) < 1:
+            raise ValueError("max_parallel, submit_parallel and max_attempts must be at least 1")
         if min(self.stagger, self.retry_backoff, self.outage_backoff) < 0:
             raise ValueError("delays must not be negative")
         if self.poll_interval <= 0:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -190,6 +190,7 @@ class _Run:
                     attempts=attempts,
                     since=self.start,
                     next_at=self.start,
+                    seen=decision.server,
                 )
             )
         self.engine.journal.save(self.host, self.journal)
@@ -238,31 +239,49 @@ class _Run:
     def cycle(
         self, pool: ThreadPoolExecutor, now: float, migrations: Sequence[Migration]
     ) -> NovaError | None:
-        """Step the trackers that have work; the outage error if any step met one."""
+        """Step busy trackers, then start evacuations in the slots that frees.
+
+        Returns the outage error if a step met one (the engine then backs off).
+        """
         by_server: dict[str, list[Migration]] = {}
         for mig in migrations:
             by_server.setdefault(mig.instance_uuid, []).append(mig)
         busy = [t for t in self.trackers if t.phase in (Phase.SUBMITTED, Phase.CONVERGING)]
-        in_flight = sum(t.phase is Phase.SUBMITTED for t in self.trackers)
-        slots = self.config.max_parallel - in_flight
+        outage = self.step_all(pool, busy, now, by_server)
+        if outage is not None:
+            return outage
+        slots = self.config.max_parallel - sum(t.phase is Phase.SUBMITTED for t in self.trackers)
         if self.config.stagger > 0:
             slots = min(slots, 1 if now - self.last_submit >= self.config.stagger else 0)
         ready = [t for t in self.trackers if t.phase is Phase.WAITING and t.next_at <= now]
-        chosen = busy + ready[: max(0, slots)]
-        futures: list[Future[bool]] = [
-            pool.submit(
-                t.step,
-                StepContext(
-                    self.engine.nova,
-                    now,
-                    self.start,
-                    self.config,
-                    by_server.get(t.server_id, ()),
+        chosen = ready[: max(0, slots)]
+        return self.step_all(pool, chosen, now, by_server, self.config.submit_parallel)
+
+    def step_all(
+        self,
+        pool: ThreadPoolExecutor,
+        trackers: Sequence[Tracker],
+        now: float,
+        by_server: Mapping[str, Sequence[Migration]],
+        chains: int = 0,
+    ) -> NovaError | None:
+        """Step ``trackers`` in the pool, one task each, or in ``chains`` sequential
+        tasks (new evacuations: Nova's answer time then paces the submissions).
+        Re-raises crashes; returns an outage error if a step met one."""
+        nova = self.engine.nova
+
+        def run_chain(chain: Sequence[Tracker]) -> int:
+            submitted = 0
+            for tracker in chain:
+                ctx = StepContext(
+                    nova, now, self.start, self.config, by_server.get(tracker.server_id, ()),
                     self.record,
-                ),
-            )
-            for t in chosen
-        ]
+                )  # fmt: skip
+                submitted += tracker.step(ctx)
+            return submitted
+
+        groups = [trackers[i::chains] for i in range(chains)] if chains else [[t] for t in trackers]
+        futures: list[Future[int]] = [pool.submit(run_chain, g) for g in groups if g]
         outage: NovaError | None = None
         crash: BaseException | None = None
         for future in futures:

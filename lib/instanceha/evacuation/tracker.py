@@ -8,9 +8,10 @@ Phases::
                                                          FINISHED (evacuated | failed)
 
 Every step reads Nova first. In WAITING the tracker calls ``evacuate`` only if
-``get_server`` (in that step) shows the server on the source host with no task
-and the migration snapshot (taken at the start of the cycle) shows no
-evacuation of it in flight; otherwise it adopts what Nova is doing. Nova sets
+the server, as last read from Nova (``get_server``, or for a first attempt the
+run's own discovery listing), is on the source host with no task and the
+migration snapshot (taken at the start of the cycle) shows no evacuation of it
+in flight; otherwise it adopts what Nova is doing. Nova sets
 ``task_state`` in the evacuate request itself and clears it only when the
 rebuild ends (host changed, or failed), so a second call for a server can only
 follow a failed one, whatever the engine remembers. That is the exactly-once
@@ -103,6 +104,7 @@ class Tracker:
     migration_id: str | None = None
     uncertain: bool = False  # the last evacuate call died in an outage: maybe sent
     fixups: int = 0
+    seen: Server | None = None  # the server as discovery listed it; spares one look
     note: str = "not started"
     outcome: InstanceOutcome | None = None
 
@@ -131,7 +133,7 @@ class Tracker:
     # ------------------------------------------------------------------ phases
 
     def _waiting(self, ctx: StepContext) -> bool:
-        server = self._get(ctx)
+        server = self._fresh_listing(ctx) or self._get(ctx)
         if server is None:
             return False
         if server.host not in (None, self.source):
@@ -152,6 +154,20 @@ class Tracker:
             self._finish(ctx, OutcomeKind.FAILED, refusal)
             return False
         return self._submit(ctx)
+
+    def _fresh_listing(self, ctx: StepContext) -> Server | None:
+        """The discovery listing, once, if nothing since can have moved the server.
+
+        Discovery (taken after force-down) precedes this cycle's migration
+        snapshot; a ``done`` evacuation in that snapshot means the listing is
+        stale, so the server is read again. Anything started by someone else
+        after the snapshot makes Nova refuse our call (task_state is
+        compare-and-swapped), which is a retried attempt, not a duplicate.
+        """
+        seen, self.seen = self.seen, None
+        if seen is None or any(m.status in SUCCEEDED_STATUSES for m in ctx.migrations):
+            return None
+        return seen
 
     def _refusal(self, ctx: StepContext, server: Server) -> str | None:
         if target_state(server) is None:

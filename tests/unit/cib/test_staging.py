@@ -9,7 +9,7 @@ from instanceha.cib.cibquery import parse_cib
 from instanceha.cib.inventory import load_inventory
 from instanceha.cib.normalize import normalize_cib
 from instanceha.cib.render import render_cib
-from instanceha.cib.staging import per_node_resources, staged_configuration
+from instanceha.cib.staging import merge_status, per_node_resources, staged_configuration
 
 
 def _cib(golden: Path) -> tuple[str, ET.Element]:
@@ -36,3 +36,22 @@ def test_stages_drop_only_what_belongs_to_missing_nodes(golden: Path) -> None:
     whole = ET.Element("cib")
     whole.append(full)
     assert normalize_cib(ET.tostring(whole, encoding="unicode")) == normalize_cib(text)
+
+
+def test_merge_status_unites_histories_by_node() -> None:
+    def status(text: str) -> ET.Element:
+        return ET.fromstring(f"<status>{text}</status>")
+
+    ctl = ('<node_state id="1" uname="ctl1" crmd="online"><lrm id="1"><lrm_resources>'
+           '<lrm_resource id="{r}"/><lrm_resource id="shared"/></lrm_resources></lrm>'
+           '<transient_attributes id="1"><instance_attributes id="s1">'
+           '<nvpair id="{r}-a" name="{a}" value="1"/></instance_attributes>'
+           "</transient_attributes></node_state>")
+    one = status(ctl.format(r="comp1", a="#node-unfenced") + '<node_state id="comp1"/>')
+    two = status(ctl.format(r="comp2", a="other") + '<node_state id="comp2"/>')
+    merged = merge_status([one, two])
+    assert [s.get("id") for s in merged] == ["1", "comp1", "comp2"]
+    ctl1 = merged.find("node_state[@id='1']")
+    assert ctl1 is not None
+    assert [r.get("id") for r in ctl1.iter("lrm_resource")] == ["comp1", "shared", "comp2"]
+    assert [p.get("name") for p in ctl1.iter("nvpair")] == ["#node-unfenced", "other"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import replace
 from typing import cast
 
@@ -135,6 +137,36 @@ def test_concurrency_bound_respected_and_used() -> None:
     cloud.assert_recovered()
     assert report.succeeded
     assert peak == 3
+
+
+@pytest.mark.parametrize("submit_parallel", [1, 3])
+def test_evacuate_calls_outstanding_at_once_are_bounded(submit_parallel: int) -> None:
+    cloud = build_cloud(active=12, shutoff=0, error=0, untagged=0)
+    lock = threading.Lock()
+    active = peak = 0
+
+    class Slow:
+        def __getattr__(self, name: str) -> object:
+            return getattr(cloud.nova, name)
+
+        def evacuate(self, server_id: str, target_host: str | None = None) -> None:
+            nonlocal active, peak
+            with lock:
+                active += 1
+                peak = max(peak, active)
+            time.sleep(0.01)  # real time: lets concurrent calls overlap
+            try:
+                cloud.nova.evacuate(server_id, target_host)
+            finally:
+                with lock:
+                    active -= 1
+
+    config = replace(FAST, max_parallel=12, submit_parallel=submit_parallel)
+    report = run(cloud, cast(NovaPort, Slow()), config=config)
+    assert report.succeeded
+    assert 1 <= peak <= submit_parallel
+    if submit_parallel > 1:
+        assert peak > 1
 
 
 def test_stagger_spaces_evacuate_calls() -> None:
@@ -400,3 +432,18 @@ def test_second_run_after_success_does_nothing(cloud: Cloud) -> None:
     evacuates = [n for n, _ in cloud.nova.calls[before:] if n in ("evacuate", "stop_server")]
     assert evacuates == []
     cloud.assert_recovered()
+
+
+def test_server_evacuated_by_someone_else_after_discovery_is_not_touched(cloud: Cloud) -> None:
+    other = next(iter(cloud.expected))
+    fake = cloud.nova
+
+    def observe(name: str) -> None:
+        if name == "list_servers_on_host" and not fake.list_evacuations(SOURCE):
+            fake.evacuate(other)  # an operator, right after our listing
+            fake.settle()
+
+    report = run(cloud, Proxy(fake, observe=observe))
+    cloud.assert_recovered()
+    assert report.succeeded
+    assert cloud.evacuate_calls()[other] == 1  # the operator's call only
