@@ -127,8 +127,9 @@ class Scheduler:
             path.write_text(text, encoding="utf-8")
         return path
 
-    def _simulate(self, source: list[str], extra: list[str], out: Path | None) -> Transition:
-        argv = ["crm_simulate", *source, "-S", "--output-as=xml", *extra]
+    def _simulate(self, source: list[str], extra: list[str], out: Path | None, *,
+                  execute: bool = True) -> Transition:
+        argv = ["crm_simulate", *source, "-S" if execute else "-R", "--output-as=xml", *extra]
         if out is not None:
             argv += ["-O", str(out)]
         res = self._run(argv)
@@ -264,8 +265,14 @@ class Scheduler:
 
     # -------------------------------------------------------------- failure
 
-    def fail(self, host: str, *, cib_text: str | None = None, live: bool = False) -> Failure:
+    def fail(self, host: str, *, cib_text: str | None = None, live: bool = False,
+             execute: bool = False) -> Failure:
         """Simulate the failure of ``host`` on a brought-up CIB or the live cluster.
+
+        By default only the transition is computed (``crm_simulate -R``: one
+        scheduler run); ``execute`` also simulates running it (``-S``), which
+        gives the revised status but costs time proportional to the number of
+        actions times the CIB's size (minutes for a controller at 500 computes).
 
         :raises SchedulerError: for an unknown host, or a remote node whose
             connection is not running (nothing to fail).
@@ -297,10 +304,10 @@ class Scheduler:
                     f"{host}'s connection is not running (node already down?): nothing to fail"
                 )
             spec = f"{host}_monitor_{conn.monitor_interval_ms}@{where[0]}=7"
-            transition = self._simulate(source, ["--op-inject", spec], None)
+            transition = self._simulate(source, ["--op-inject", spec], None, execute=execute)
             return Failure(host, "remote", f"--op-inject {spec}", where[0], transition)
         if kinds.get(host) in ("member", "normal"):
-            transition = self._simulate(source, ["--node-fail", host], None)
+            transition = self._simulate(source, ["--node-fail", host], None, execute=execute)
             return Failure(host, "member", f"--node-fail {host}", None, transition)
         known = ", ".join(sorted(kinds)) or "none"
         raise SchedulerError(f"{host} is not a node of this cluster (nodes: {known})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "FenceAction",
@@ -35,16 +35,22 @@ class TransitionError(ValueError):
 
 @dataclass(frozen=True)
 class NodeState:
-    """A node as crm_simulate shows it; ``kind`` is ``member`` or ``remote``."""
+    """A node as crm_simulate shows it; ``kind`` is ``member`` or ``remote``.
+
+    ``fenced`` marks a node this transition powers off (see :func:`parse_transition`).
+    """
 
     name: str
     kind: str
     online: bool
     unclean: bool = False
+    fenced: bool = False
 
     @property
     def state(self) -> str:
-        """One word: online, offline, or unclean."""
+        """One word: fenced, unclean, online or offline."""
+        if self.fenced:
+            return "fenced"
         if self.unclean:
             return "unclean"
         return "online" if self.online else "offline"
@@ -177,12 +183,20 @@ def parse_transition(xml_text: str) -> Transition:
                     reason=el.get("reason", ""),
                 )
             )
+    before = _nodes(root.find("cluster_status"))
+    killed = {f.target for f in fencing if f.action in ("reboot", "off")}
     revised = root.find("revised_cluster_status")
+    # Without --simulate (crm_simulate -R) there is no revised status: the nodes
+    # afterwards are the nodes before, minus those fenced. Fenced nodes are marked
+    # either way (crm_simulate leaves a fenced remote node with reconnect_interval
+    # "unclean" forever, an artefact of the simulation).
+    after = _nodes(revised) if revised is not None else before
     return Transition(
         fencing=tuple(fencing),
         actions=tuple(actions),
-        before=_nodes(root.find("cluster_status")),
-        after=_nodes(revised),
+        before=before,
+        after=tuple(replace(n, online=False, unclean=False, fenced=True) if n.name in killed
+                    else n for n in after),
         running_after=placements(revised),
     )
 

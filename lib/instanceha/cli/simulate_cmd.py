@@ -178,7 +178,7 @@ def _text(doc: dict[str, Any]) -> str:
              else a["node"] or "", a["reason"]] for a in doc["actions"]]
     out.append(table(["ACTION", "RESOURCE", "WHERE", "WHY"], rows) if rows else "  nothing")
     out += ["", "Nodes afterwards:"]
-    for state in ("online", "offline", "unclean"):
+    for state in ("online", "offline", "fenced", "unclean"):
         names = [n["name"] for n in doc["nodes_after"] if n["state"] == state]
         if names:
             out.append(f"  {state}: {' '.join(names)}")

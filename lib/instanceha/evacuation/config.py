@@ -11,8 +11,8 @@ __all__ = ["EngineConfig"]
 class EngineConfig:
     """How hard, how fast and how long the engine works on one host (seconds)."""
 
-    max_parallel: int = 8  # evacuations in flight at once (accepted .. done)
-    submit_parallel: int = 2  # evacuate calls awaiting Nova's answer at once (self-pacing)
+    max_parallel: int = 16  # evacuations in flight at once (accepted .. done)
+    submit_parallel: int = 4  # evacuate calls awaiting Nova's answer at once (self-pacing)
     stagger: float = 0.0  # minimum gap between two evacuate calls
     max_attempts: int = 3  # evacuate calls per server before giving up
     retry_backoff: float = 5.0  # delay after the first failed attempt, doubled each time

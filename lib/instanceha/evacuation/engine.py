@@ -12,7 +12,8 @@
    passes. A cycle reads the host's migrations once, then steps every
    :class:`~instanceha.evacuation.tracker.Tracker` that has something to do, in
    a thread pool; new evacuate calls only while fewer than ``max_parallel``
-   evacuations are in flight, at most one per ``stagger`` when that is set.
+   evacuations are in flight, sent in ``submit_parallel`` sequential chains
+   (Nova's answer time paces them), at most one per ``stagger`` when set.
 4. **Report** a :class:`~instanceha.evacuation.outcome.HostReport`.
 
 Nova outages (NovaUnavailable, NovaTimeout) pause the work with exponential
@@ -272,12 +273,11 @@ class _Run:
 
         def run_chain(chain: Sequence[Tracker]) -> int:
             submitted = 0
-            for tracker in chain:
-                ctx = StepContext(
-                    nova, now, self.start, self.config, by_server.get(tracker.server_id, ()),
-                    self.record,
-                )  # fmt: skip
-                submitted += tracker.step(ctx)
+            for t in chain:
+                mine = by_server.get(t.server_id, ())
+                submitted += t.step(
+                    StepContext(nova, now, self.start, self.config, mine, self.record)
+                )
             return submitted
 
         groups = [trackers[i::chains] for i in range(chains)] if chains else [[t] for t in trackers]

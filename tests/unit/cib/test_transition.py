@@ -51,7 +51,7 @@ def test_actions_and_states() -> None:
     assert [a.action for a in t.actions] == ["stop", "move"]
     assert t.actions[1].where == "ctl2 -> ctl1"
     assert [(n.name, n.state) for n in t.before] == [("ctl1", "online"), ("comp1", "online")]
-    assert [(n.name, n.state) for n in t.after] == [("ctl1", "online"), ("comp1", "unclean")]
+    assert [(n.name, n.state) for n in t.after] == [("ctl1", "online"), ("comp1", "fenced")]
     assert not t.empty
 
 
@@ -78,3 +78,11 @@ def test_errors() -> None:
               "<errors><error>bad</error></errors></status></pacemaker-result>")
     with pytest.raises(TransitionError, match="Invalid configuration.*bad"):
         parse_transition(failed)
+
+
+def test_without_revised_status_fenced_nodes_are_derived() -> None:
+    head = RESULT.split("<transition>", maxsplit=1)[0]
+    computed_only = head + '<status code="0" message="OK"/></pacemaker-result>'
+    t = parse_transition(computed_only)
+    assert [(n.name, n.state) for n in t.after] == [("ctl1", "online"), ("comp1", "fenced")]
+    assert t.running_after == {}

@@ -16,6 +16,7 @@ from instanceha.evacuation.outcome import HostProgress, HostReport, OutcomeKind
 from instanceha.evacuation.policy import PolicyConfig
 from instanceha.nova.model import (
     OUR_DISABLED_REASON_PREFIX,
+    Migration,
     NovaAuthError,
     NovaPort,
     NovaTimeout,
@@ -447,3 +448,25 @@ def test_server_evacuated_by_someone_else_after_discovery_is_not_touched(cloud: 
     cloud.assert_recovered()
     assert report.succeeded
     assert cloud.evacuate_calls()[other] == 1  # the operator's call only
+
+
+def test_migration_stuck_in_flight_fails_after_the_timeout_without_a_retry(cloud: Cloud) -> None:
+    stuck = next(iter(cloud.expected))
+    fake = cloud.nova
+
+    class Stuck:
+        def __getattr__(self, name: str) -> object:
+            return getattr(fake, name)
+
+        def list_evacuations(self, source_host: str) -> list[Migration]:
+            return [
+                replace(m, status="accepted") if m.instance_uuid == stuck else m
+                for m in fake.list_evacuations(source_host)
+            ]
+
+    report = run(cloud, cast(NovaPort, Stuck()), config=replace(FAST, instance_timeout=30.0))
+    outcome = next(o for o in report.outcomes if o.server_id == stuck)
+    assert outcome.kind is OutcomeKind.FAILED
+    assert "still accepted" in outcome.reason and "not retried" in outcome.reason
+    assert cloud.evacuate_calls()[stuck] == 1
+    assert report.complete and not report.succeeded
