@@ -13,6 +13,7 @@ AGENTS        := $(notdir $(wildcard agents/*))
 FENCE_AGENTS  := $(notdir $(wildcard fence/fence_*))
 ALERTS        := $(notdir $(wildcard alerts/*))
 ALERT_DIR     ?= /usr/lib/instanceha
+DATADIR       ?= $(PREFIX)/share/instanceha
 BUILD         := build
 PYTEST_ARGS   ?=
 
@@ -34,6 +35,8 @@ install: man
 	for f in $(FENCE_AGENTS); do install -m 755 fence/$$f $(DESTDIR)$(SBINDIR)/$$f; done
 	install -d $(DESTDIR)$(ALERT_DIR)
 	for a in $(ALERTS); do install -m 755 alerts/$$a $(DESTDIR)$(ALERT_DIR)/$$a; done
+	install -d $(DESTDIR)$(DATADIR)/cib_templates
+	install -m 644 cib_templates/*.xml.in $(DESTDIR)$(DATADIR)/cib_templates/
 	if [ -x bin/instanceha ]; then install -m 755 bin/instanceha $(DESTDIR)$(SBINDIR)/instanceha; fi
 	for d in man7 man8; do if [ -d $(BUILD)/man/$$d ]; then \
 	    install -d $(DESTDIR)$(MANDIR)/$$d; \
@@ -46,6 +49,8 @@ uninstall: man
 	for f in $(FENCE_AGENTS); do rm -f $(DESTDIR)$(SBINDIR)/$$f; done
 	for a in $(ALERTS); do rm -f $(DESTDIR)$(ALERT_DIR)/$$a; done
 	-rmdir $(DESTDIR)$(ALERT_DIR) 2>/dev/null
+	for t in cib_templates/*.xml.in; do rm -f $(DESTDIR)$(DATADIR)/$$t; done
+	-rmdir $(DESTDIR)$(DATADIR)/cib_templates $(DESTDIR)$(DATADIR) 2>/dev/null
 	if [ -x bin/instanceha ]; then rm -f $(DESTDIR)$(SBINDIR)/instanceha; fi
 	for d in man7 man8; do if [ -d $(BUILD)/man/$$d ]; then \
 	    for p in $(BUILD)/man/$$d/*; do rm -f $(DESTDIR)$(MANDIR)/$$d/$$(basename $$p); done; fi; done
