@@ -12,10 +12,11 @@ import logging
 import os
 import time
 
+from instanceha.agents._service import service_failure
 from instanceha.libvirt_check import LibvirtCheckError, api_round_trip, socket_accepts
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
-from instanceha.service import DirectDaemon, ServiceError, ServiceManager, choose_manager
+from instanceha.service import DirectDaemon, ServiceManager, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "SPEC", "main"]
@@ -111,10 +112,8 @@ def _manager(params: Params) -> ServiceManager:
     if params.text("config"):
         argv += ["--config", params.text("config")]
     daemon = DirectDaemon(argv, params.text("pidfile"))
-    try:
+    with service_failure(OcfRc.ERR_INSTALLED):
         return choose_manager(params.text("service_manager"), params.text("systemd_unit"), daemon)
-    except ServiceError as error:
-        raise OcfError(OcfRc.ERR_INSTALLED, str(error)) from None
 
 
 def validate(ctx: Context, params: Params) -> None:
@@ -155,10 +154,8 @@ def start(ctx: Context, params: Params) -> OcfRc:
     manager = _manager(params)
     if not manager.is_running():
         _LOG.info("starting %s", manager.describe())
-        try:
+        with service_failure():
             manager.start(ctx.deadline)
-        except ServiceError as error:
-            raise OcfError(OcfRc.ERR_GENERIC, str(error)) from None
     last = "libvirtd did not come up"
     while time.monotonic() < ctx.deadline:
         if not manager.is_running():
@@ -178,10 +175,8 @@ def stop(ctx: Context, params: Params) -> OcfRc:
     manager = _manager(params)
     if manager.is_running():
         _LOG.info("stopping %s", manager.describe())
-        try:
+        with service_failure():
             manager.stop(ctx.deadline)
-        except ServiceError as error:
-            raise OcfError(OcfRc.ERR_GENERIC, str(error)) from None
     return OcfRc.SUCCESS
 
 

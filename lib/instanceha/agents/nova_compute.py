@@ -26,6 +26,7 @@ import shlex
 import time
 from typing import TYPE_CHECKING
 
+from instanceha.agents._service import service_failure
 from instanceha.cluster import (
     ClusterError,
     ClusterNodes,
@@ -37,7 +38,7 @@ from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMapError
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
 from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
-from instanceha.service import DirectDaemon, ServiceError, ServiceManager, choose_manager
+from instanceha.service import DirectDaemon, ServiceManager, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 if TYPE_CHECKING:
@@ -127,10 +128,8 @@ def _manager(params: Params) -> ServiceManager:
         os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
     daemon = DirectDaemon(argv, params.text("pidfile"), log_path=log_file or os.devnull,
                           user=params.text("user") or None)
-    try:
+    with service_failure(OcfRc.ERR_INSTALLED):
         return choose_manager(params.text("service_manager"), params.text("systemd_unit"), daemon)
-    except ServiceError as error:
-        raise OcfError(OcfRc.ERR_INSTALLED, str(error)) from None
 
 
 def _nova(params: Params) -> NovaPort:
@@ -241,10 +240,8 @@ def start(ctx: Context, params: Params) -> OcfRc:
     if not manager.is_running():
         _wait_for_gate(ctx, node, host, nova)
         _LOG.info("starting %s for Nova host %s", manager.describe(), host)
-        try:
+        with service_failure():
             manager.start(ctx.deadline)
-        except ServiceError as error:
-            raise OcfError(OcfRc.ERR_GENERIC, str(error)) from None
     _undo_fencing(ctx, node, host, nova)
     if not manager.is_running():
         raise OcfError(OcfRc.ERR_GENERIC, "nova-compute exited during start (see its log)")
@@ -277,10 +274,8 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
 def stop(ctx: Context, params: Params) -> OcfRc:
     """Stop nova-compute."""
     manager = _manager(params)
-    try:
+    with service_failure():
         manager.stop(ctx.deadline)
-    except ServiceError as error:
-        raise OcfError(OcfRc.ERR_GENERIC, str(error)) from None
     return OcfRc.SUCCESS
 
 

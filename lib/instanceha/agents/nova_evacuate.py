@@ -15,10 +15,11 @@ import os
 import sys
 import time
 
+from instanceha.agents._service import service_failure
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
 from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
-from instanceha.service import DirectDaemon, ServiceError
+from instanceha.service import DirectDaemon
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "SPEC", "main", "state_dir"]
@@ -160,10 +161,8 @@ def start(ctx: Context, params: Params) -> OcfRc:
     heartbeat = os.path.join(directory, "heartbeat")
     if os.path.exists(heartbeat):
         os.unlink(heartbeat)
-    try:
+    with service_failure():
         worker.start(ctx.deadline)
-    except ServiceError as error:
-        raise OcfError(OcfRc.ERR_GENERIC, str(error)) from None
     while time.monotonic() < ctx.deadline:
         if os.path.exists(heartbeat):
             _LOG.info("evacuator running (pid %s)", worker.pid())
@@ -193,10 +192,8 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
 
 def stop(ctx: Context, params: Params) -> OcfRc:
     """Stop the worker; it releases its claims so the next evacuator resumes them."""
-    try:
+    with service_failure():
         _worker(ctx, params).stop(ctx.deadline)
-    except ServiceError as error:
-        raise OcfError(OcfRc.ERR_GENERIC, str(error)) from None
     return OcfRc.SUCCESS
 
 
