@@ -8,7 +8,6 @@ cleanly: it releases its claims for prompt resumption elsewhere.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
@@ -78,7 +77,6 @@ def main() -> None:
         sys.exit(6)
     setup_logging("NovaEvacuate", os.environ.get("OCF_RESOURCE_INSTANCE", ""), os.environ,
                   params.secret_values())
-    logging.getLogger("instanceha.evacuator").setLevel(logging.NOTSET)
 
     def nova() -> NovaPort:
         from instanceha.nova.client import NovaClient

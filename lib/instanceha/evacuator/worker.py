@@ -107,9 +107,10 @@ class Evacuator:
             self._nova = self._nova_factory()
         return self._nova
 
-    def host_map(self) -> HostMap:
+    def host_map(self, published: Mapping[str, str] | None = None) -> HostMap:
         """The mapping rules with the Nova host names nodes have published."""
-        published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
+        if published is None:
+            published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
         return HostMap(self._base_map.explicit, self._base_map.domain, published)
 
     def heartbeat(self) -> None:
@@ -124,9 +125,10 @@ class Evacuator:
         """One look at the cluster: reconcile, guard, claim, renew."""
         self.heartbeat()
         requests = self.requests.all()
-        computes = self._computes()
-        self._reconcile_history(requests, computes)
-        requests = self.requests.all()
+        published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
+        computes = self._computes(published)
+        if self._reconcile_history(requests, computes, self.host_map(published)):
+            requests = self.requests.all()
         holds = self.attrs.get_all(HOLD_ATTRIBUTE)
         verdict = evaluate(self.settings.guard, requests, holds, len(computes), self.clock.time())
         if verdict.tripped:
@@ -142,14 +144,13 @@ class Evacuator:
                 continue
             self._handle(node, request)
 
-    def _computes(self) -> set[str]:
-        published = set(self.attrs.get_all(NOVA_HOST_ATTRIBUTE))
+    def _computes(self, published: Mapping[str, str]) -> set[str]:
         try:
             remote = {n.name for n in self.nodes.remote_nodes()}
         except ClusterError as error:
             _LOG.warning("cannot list remote nodes: %s", error)
             remote = set()
-        return published | remote
+        return set(published) | remote
 
     def _handle(self, node: str, request: EvacuationRequest) -> None:
         with self._lock:
@@ -240,17 +241,19 @@ class Evacuator:
     # ------------------------------------------------------------ missed alerts
 
     def _reconcile_history(self, requests: Mapping[str, EvacuationRequest],
-                           computes: set[str]) -> None:
+                           computes: set[str], host_map: HostMap) -> bool:
+        """Request evacuation of recently fenced computes that lack one; True if any was."""
         try:
             events = self.history.events()
         except ClusterError as error:
             _LOG.warning("cannot read the fencing history: %s", error)
-            return
+            return False
         now = self.clock.time()
         latest: dict[str, float] = {}
         for event in events:
             if event.target in computes and event.node_was_killed and event.completed_at:
                 latest[event.target] = max(latest.get(event.target, 0.0), event.completed_at)
+        added = False
         for node, fenced_at in latest.items():
             if now - fenced_at > self.settings.history_window:
                 continue
@@ -258,15 +261,17 @@ class Evacuator:
             if request is not None and (request.state is not EvacuationState.DONE
                                         or request.since >= int(fenced_at)):
                 continue
-            if self._nova_says_up(node):
+            if self._nova_says_up(node, host_map):
                 continue
             if self.requests.request(node):
+                added = True
                 _LOG.warning("%s was fenced at %d but no evacuation was requested "
                              "(missed alert?): requested now", node, fenced_at)
+        return added
 
-    def _nova_says_up(self, node: str) -> bool:
+    def _nova_says_up(self, node: str, host_map: HostMap) -> bool:
         try:
-            host = self.host_map().nova_host(node)
+            host = host_map.nova_host(node)
             services = self.nova.list_compute_services(host)
         except (HostMapError, NovaError) as error:
             _LOG.warning("not reconciling %s: cannot check Nova: %s", node, error)
