@@ -135,6 +135,7 @@ class DirectDaemon:
             raise ServiceError(f"{self.executable} is not an executable file")
         import subprocess
 
+        os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._spawned = subprocess.Popen(  # noqa: S603 - argument list, no shell
                 list(self.argv),

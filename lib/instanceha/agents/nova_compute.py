@@ -123,10 +123,8 @@ def _manager(params: Params) -> ServiceManager:
     argv = [params.text("binary")]
     for path in shlex.split(params.text("config_files")):
         argv += ["--config-file", path]
-    log_file = params.text("log_file")
-    if log_file:
-        os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
-    daemon = DirectDaemon(argv, params.text("pidfile"), log_path=log_file or os.devnull,
+    daemon = DirectDaemon(argv, params.text("pidfile"),
+                          log_path=params.text("log_file") or os.devnull,
                           user=params.text("user") or None)
     with service_failure(OcfRc.ERR_INSTALLED):
         return choose_manager(params.text("service_manager"), params.text("systemd_unit"), daemon)
@@ -148,11 +146,12 @@ def validate(ctx: Context, params: Params) -> None:
         host_map(params)
     except HostMapError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, str(error)) from None
-    manager = _manager(params)
-    if isinstance(manager, DirectDaemon) and not os.access(params.text("binary"), os.X_OK):
+    if not isinstance(_manager(params), DirectDaemon):
+        return  # systemd owns the executable and its configuration
+    if not os.access(params.text("binary"), os.X_OK):
         raise OcfError(OcfRc.ERR_INSTALLED, f"nova-compute {params.text('binary')} not found")
     for path in shlex.split(params.text("config_files")):
-        if isinstance(manager, DirectDaemon) and not os.path.isfile(path):
+        if not os.path.isfile(path):
             raise OcfError(OcfRc.ERR_CONFIGURED, f"config file {path} does not exist")
 
 
@@ -202,7 +201,7 @@ def _wait_for_gate(ctx: Context, node: str, host: str, nova: NovaPort) -> None:
         time.sleep(_POLL_S)
 
 
-def _undo_fencing(ctx: Context, node: str, host: str, nova: NovaPort) -> None:
+def _undo_fencing(ctx: Context, host: str, nova: NovaPort) -> None:
     from instanceha.nova.model import NovaConflict, NovaError
 
     last = "no answer from Nova"
@@ -242,7 +241,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
         _LOG.info("starting %s for Nova host %s", manager.describe(), host)
         with service_failure():
             manager.start(ctx.deadline)
-    _undo_fencing(ctx, node, host, nova)
+    _undo_fencing(ctx, host, nova)
     if not manager.is_running():
         raise OcfError(OcfRc.ERR_GENERIC, "nova-compute exited during start (see its log)")
     return OcfRc.SUCCESS

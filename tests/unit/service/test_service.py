@@ -86,3 +86,13 @@ def test_direct_daemon_that_dies_at_once_is_reported(tmp_path: Path) -> None:
     daemon = DirectDaemon([sys.executable, "-c", "raise SystemExit(3)"], str(tmp_path / "p.pid"))
     with pytest.raises(ServiceError, match="exited at once with status 3"):
         daemon.start(time.monotonic() + 5)
+
+
+def test_direct_daemon_creates_its_log_directory_at_start(tmp_path: Path) -> None:
+    log = tmp_path / "not-yet" / "sleep.out"
+    daemon = DirectDaemon(["/bin/sleep", "30"], str(tmp_path / "p.pid"), log_path=str(log))
+    daemon.start(time.monotonic() + 5)
+    try:
+        assert log.exists()
+    finally:
+        daemon.stop(time.monotonic() + 5)
