@@ -5,7 +5,11 @@ Every agent in agents/ must have an entry; the suite fails for one that has not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from labs.agents import libvirtd_sandbox
 
 
 @dataclass(frozen=True)
@@ -18,12 +22,15 @@ class AgentCase:
     required: str | None = None
     #: Whether ocf-tester can run the full start/stop cycle on this machine.
     ocf_tester: bool = True
+    #: Parameters for ocf-tester from a scratch directory (default: pcs_params).
+    sandbox: Callable[[Path], dict[str, str]] | None = None
     #: Extra environment for probes (import budget).
     probe_env: dict[str, str] = field(default_factory=dict)
 
 
 CASES: dict[str, AgentCase] = {
-    "libvirtd": AgentCase(pcs_params={"service_manager": "auto", "api_timeout": "5"}),
+    "libvirtd": AgentCase(pcs_params={"service_manager": "auto", "api_timeout": "5"},
+                          sandbox=libvirtd_sandbox),
     # Explicit credentials resolve without contacting Keystone; a real cloud is not needed
     # for the start/monitor/stop cycle: the worker only talks to Nova when there is work.
     "NovaEvacuate": AgentCase(

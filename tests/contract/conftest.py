@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-OCF_DIR = Path("/usr/lib/ocf/resource.d/instanceha")
+from labs.agents import OCF_DIR, ROOT
+
+__all__ = ["DTD_DIR", "OCF_DIR", "ROOT", "installed", "need", "ocf_agents"]
 DTD_DIR = Path("/usr/share/resource-agents")
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from contract.agent_cases import CASES
 from contract.conftest import DTD_DIR, OCF_DIR, need, ocf_agents
-from labs.agents import libvirtd_sandbox
 
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.1.rng")
 AGENTS = ocf_agents()
@@ -57,7 +56,8 @@ def test_metadata_valid_against_pcs_ocf_1_1_schema(installed: Path, agent: str) 
 @pytest.mark.parametrize("agent", [a for a in AGENTS if CASES.get(a) and CASES[a].ocf_tester])
 def test_ocf_tester_passes(installed: Path, agent: str, tmp_path: Path) -> None:
     need("ocf-tester")
-    params = libvirtd_sandbox(tmp_path) if agent == "libvirtd" else CASES[agent].pcs_params
+    case = CASES[agent]
+    params = case.sandbox(tmp_path) if case.sandbox else case.pcs_params
     argv = ["ocf-tester", "-n", f"contract-{agent}"]
     for key, value in params.items():
         argv += ["-o", f"{key}={value}"]
