@@ -89,3 +89,12 @@ def nova_lab() -> Iterator[NovaLab]:
         finally:
             if lab.started_here and not os.environ.get("NOVALAB_KEEP"):
                 lab.stop()
+
+
+@pytest.fixture
+def clean_nova_lab(nova_lab: NovaLab) -> Iterator[NovaLab]:
+    """The session's Nova lab, put back (hosts restored, servers deleted) after the test."""
+    try:
+        yield nova_lab
+    finally:
+        nova_lab.reset()

@@ -10,7 +10,6 @@ and the others untouched on compute1.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,12 +30,9 @@ SOURCE = "compute1"
 
 
 @pytest.fixture
-def lab(nova_lab: NovaLab) -> Iterator[NovaLab]:
-    """The session's lab, put back (hosts restored, servers deleted) after the test."""
-    try:
-        yield nova_lab
-    finally:
-        nova_lab.reset()
+def lab(clean_nova_lab: NovaLab) -> NovaLab:
+    """The session's lab, reset after the test (see conftest.clean_nova_lab)."""
+    return clean_nova_lab
 
 
 def test_host_crash_protected_servers_recovered_exactly_once(lab: NovaLab) -> None:

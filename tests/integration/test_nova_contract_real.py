@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -171,9 +171,5 @@ class RealHarness:
 
 class TestRealNovaContract(NovaContract):
     @pytest.fixture
-    def harness(self, nova_lab: NovaLab) -> Iterator[RealHarness]:
-        harness = RealHarness(nova_lab)
-        try:
-            yield harness
-        finally:
-            nova_lab.reset()
+    def harness(self, clean_nova_lab: NovaLab) -> RealHarness:
+        return RealHarness(clean_nova_lab)

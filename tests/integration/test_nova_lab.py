@@ -26,18 +26,15 @@ from labs.nova_lab import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
 
 @pytest.fixture
-def lab(nova_lab: NovaLab) -> Iterator[NovaLab]:
-    """The session's lab, put back into a clean state after each test."""
-    try:
-        yield nova_lab
-    finally:
-        nova_lab.reset()
+def lab(clean_nova_lab: NovaLab) -> NovaLab:
+    """The session's lab, reset after the test (see conftest.clean_nova_lab)."""
+    return clean_nova_lab
 
 
 def _service(lab: NovaLab, host: str) -> object:
