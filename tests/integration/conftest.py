@@ -19,7 +19,8 @@ def cluster_lab() -> Iterator[ClusterLab]:
     Remote connections and one fence_ipmilan device per host are configured;
     every host is online when the test starts. Skipped when not root or
     without CAP_NET_ADMIN/CAP_SYS_ADMIN. Stopped (processes, namespaces, links)
-    at the end of the session.
+    at the end of the session. Concurrent sessions take turns (see
+    ``ClusterLab.exclusive``).
     """
     from labs.cluster_lab import ClusterLab, unavailable_reason
 
@@ -27,13 +28,14 @@ def cluster_lab() -> Iterator[ClusterLab]:
     if reason:
         pytest.skip(reason)
     lab = ClusterLab(hosts=2)
-    lab.start()
-    try:
-        lab.configure_remote_nodes(fencing="fence_ipmilan")
-        lab.wait_hosts_online(timeout=60)
-        yield lab
-    finally:
-        lab.stop()
+    with lab.exclusive():
+        lab.start()
+        try:
+            lab.configure_remote_nodes(fencing="fence_ipmilan")
+            lab.wait_hosts_online(timeout=60)
+            yield lab
+        finally:
+            lab.stop()
 
 
 # Tests using these fixtures get these marks at collection (so ``-m "not lab"`` works).

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from instanceha.cluster.runner import CommandTimeout, RunResult
+from labs.locks import exclusive_lock
 
 __all__ = [
     "INSTALL_SCRIPT",
@@ -343,6 +344,16 @@ class ClusterLab:
             self.stop()
             raise
         return self
+
+    @contextmanager
+    def exclusive(self, timeout: float = 1800) -> Iterator[None]:
+        """Hold the lab for one user (a pytest session, the demo) at a time.
+
+        Shell users: ``flock /var/lib/instanceha-lab/.cluster-lab-user.lock CMD``.
+        """
+        lock = self.lab_dir.parent / ".cluster-lab-user.lock"
+        with exclusive_lock(lock, "the cluster lab", timeout):
+            yield
 
     def stop(self) -> None:
         """Stop everything the lab started; remove its namespaces and links."""

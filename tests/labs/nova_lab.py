@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from labs.locks import exclusive_lock
+
 __all__ = [
     "CLOUD_NAME",
     "FLAVOR_EVACUABLE",
@@ -198,21 +200,8 @@ class NovaLab:
     @contextlib.contextmanager
     def exclusive(self, timeout: float = 1800) -> Iterator[None]:
         """Hold the lab for one user (e.g. one pytest session) at a time."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / ".nova-lab-user.lock", "a", encoding="ascii") as lock:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise LabError(f"the Nova lab stayed busy for {timeout:.0f}s") from None
-                    time.sleep(1)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive_lock(self.home / ".nova-lab-user.lock", "the Nova lab", timeout):
+            yield
 
     # ------------------------------------------------------------ computes
 
