@@ -75,8 +75,23 @@ def _pid_alive(pid: int, executable: str, marker: str = "") -> bool:
         return False
     if os.path.basename(exe) == os.path.basename(executable):
         return True
+    # a script (nova-compute is one) runs as "interpreter script ...": compare the script too
+    return any(_same_file(path, executable) for path in (exe, *_script_candidates(pid)))
+
+
+def _script_candidates(pid: int) -> list[str]:
+    """The second argv word of ``pid`` when it is a path (an interpreter's script)."""
     try:
-        return os.path.samefile(exe, executable)
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            words = cmdline.read().split(b"\0")
+    except OSError:
+        return []
+    return [os.fsdecode(words[1])] if len(words) > 1 and words[1].startswith(b"/") else []
+
+
+def _same_file(path: str, other: str) -> bool:
+    try:
+        return os.path.samefile(path, other)
     except OSError:
         return False
 

@@ -96,3 +96,17 @@ def test_direct_daemon_creates_its_log_directory_at_start(tmp_path: Path) -> Non
         assert log.exists()
     finally:
         daemon.stop(time.monotonic() + 5)
+
+
+def test_direct_daemon_tracks_a_script_run_by_its_interpreter(tmp_path: Path) -> None:
+    # nova-compute is a Python script: /proc/PID/exe is the interpreter, argv[1] the script
+    script = tmp_path / "fake-nova-compute"
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    script.chmod(0o755)
+    daemon = DirectDaemon([str(script)], str(tmp_path / "p.pid"))
+    daemon.start(time.monotonic() + 5)
+    try:
+        assert daemon.is_running()
+    finally:
+        daemon.stop(time.monotonic() + 5)
+    assert not daemon.is_running()
