@@ -5,7 +5,8 @@
 # life is the host's power state. It is the leader of its own process group and must never be
 # stopped: everything the host runs is in that group or in the host's network namespace:
 #   * pacemaker-remoted, inside netns ihacl-compN + a private mount namespace (tmpfs /run) + its
-#     own UTS namespace (hostname compN), listening on the host's veth address;
+#     own UTS namespace (hostname <HOSTNAME_PREFIX>N, default compN), listening on the host's
+#     veth address;
 #   * every line of $LAB_DIR/hosts/compN/extra-cmds (run by /bin/sh in the ROOT network namespace,
 #     in this process group; they get HOST_NAME HOST_INDEX HOST_NETNS HOST_ADDR GATEWAY_ADDR
 #     LAB_DIR in a clean environment; prefix with `ip netns exec "$HOST_NETNS"` to run in the host).
@@ -19,6 +20,7 @@ CLUSTER_LAB_DIR=$LAB_DIR
 # shellcheck source=/dev/null
 . "$LAB/lab.env"
 D=$(host_dir "$N"); NS=$(host_netns "$N"); NAME=$(host_name "$N")
+HOSTNAME=${HOSTNAME_PREFIX:-comp}$N
 ADDR=$LAB_NET.$N.2; GW=$LAB_NET.$N.1
 plog() { echo "$(date +%s.%N) $*" >> "$D/power.log"; }
 
@@ -42,7 +44,7 @@ exec </dev/null >>"$D/host.log" 2>&1
 # pacemaker-remoted: exec chain ip-netns-exec -> unshare -> sh -> env -> remoted keeps one pid
 ip netns exec "$NS" unshare --mount --uts --propagation private /bin/sh -c '
     mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/resource-agents /run/lock /run/crm &&
-    hostname "$1" && shift && exec "$@"' host-run "$NAME" \
+    hostname "$1" && shift && exec "$@"' host-run "$HOSTNAME" \
   "${CLEAN_ENV[@]}" PCMK_logfile="$D/remoted.log" PCMK_remote_address="$ADDR" PCMK_remote_port=3121 \
   "$REMOTED" &
 echo $! > "$D/remoted.pid"

@@ -23,6 +23,7 @@
 #
 # Environment: CLUSTER_LAB_DIR (default /var/lib/instanceha-lab/cluster), CLUSTER_LAB_NET
 # (default 10.230), CLUSTER_LAB_BMC_PORT_BASE (9230), CLUSTER_LAB_SERIAL_PORT_BASE (9330),
+# CLUSTER_LAB_HOSTNAME_PREFIX (comp: host compN's hostname is <prefix>N; its node name stays compN),
 # HOST_EXTRA_CMD (start: one extra command for every host; see host-run.sh).
 set -euo pipefail
 set +m   # no job control: a background child is no group leader, so `setsid CMD &` keeps $! = CMD's pid
@@ -79,7 +80,7 @@ write_lab_files() {
   rm -f "$LAB"/*.log "$LAB"/*.stdout "$LAB/seed-cib.xml"
   mkdir -p "$LAB/bin" "$LAB/hosts"
   # the running lab uses its own copy of the host scripts (the BMCs exec them at every power-on)
-  install -m 755 "$HERE/host-run.sh" "$HERE/common.sh" "$LAB/bin/"
+  install -m 755 "$HERE/host-run.sh" "$HERE/common.sh" "$HERE/loopback_bridge.py" "$LAB/bin/"
   cat > "$LAB/lab.env" <<EOF
 LAB_NET=$LAB_NET
 NHOSTS=$n
@@ -91,6 +92,7 @@ BMC_PASSWORD_FILE=$LAB/bmc-password
 BMC_PASSWORD_SCRIPT=$LAB/bmc-password.sh
 CONTROLLER=$CONTROLLER
 REMOTED=$REMOTED
+HOSTNAME_PREFIX=$HOSTNAME_PREFIX
 EOF
   (umask 077
    random_password > "$LAB/bmc-password"
@@ -285,6 +287,8 @@ cmd_start() {
   LAB_NET=${CLUSTER_LAB_NET:-10.230}
   BMC_PORT_BASE=${CLUSTER_LAB_BMC_PORT_BASE:-9230}
   SERIAL_PORT_BASE=${CLUSTER_LAB_SERIAL_PORT_BASE:-9330}
+  HOSTNAME_PREFIX=${CLUSTER_LAB_HOSTNAME_PREFIX:-comp}
+  [[ $HOSTNAME_PREFIX =~ ^[a-z][a-z0-9-]*$ ]] || die "CLUSTER_LAB_HOSTNAME_PREFIX: a hostname prefix expected"
   t0=$(now_ns)
   preflight "$n"
   write_lab_files "$n"

@@ -11,6 +11,9 @@
 #                             (e.g. a simulated host that a fake IPMI powers
 #                             off).  Marks N as external: start.sh then leaves
 #                             it alone until "compute_ctl.sh start N".
+#   compute_ctl.sh release N  stop it and mark it external without running it:
+#                             hand host computeN to a supervisor with its own
+#                             command line (the end-to-end lab's NovaCompute).
 #
 # The same host name and state_path are used every time, so a restarted
 # compute keeps its compute node UUID.  Logs: $NOVALAB_RUN/log/nova-computeN.log.
@@ -18,7 +21,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { die "usage: compute_ctl.sh start|stop|kill|status|exec N"; }
+usage() { die "usage: compute_ctl.sh start|stop|kill|status|exec|release N"; }
 [ $# -eq 2 ] || usage
 action=$1
 n=$2
@@ -64,6 +67,12 @@ case $action in
             echo "novalab: $name was not running"
         fi
         forget_pid "$name"
+        ;;
+    release)
+        stop_groups 15 "$name"
+        mkdir -p "$NOVALAB_RUN/external"
+        : > "$NOVALAB_RUN/external/compute$n"
+        echo "novalab: $name released to an external supervisor"
         ;;
     exec)
         compute_locked "$n" && die "$name is already running; stop it first"

@@ -3,7 +3,10 @@
 Configured as a Pacemaker alert with ``select_fencing``; it runs for every
 fencing event, whatever device did it (fence_ipmi, fence_ipmilan,
 fence_redfish ...), so evacuation works without fence_nova in the topology.
-Pacemaker passes the event in ``CRM_alert_*`` variables. Alerts are
+Pacemaker passes the event in ``CRM_alert_*`` variables; Pacemaker 2.1 sets
+``CRM_alert_task`` to the notification type (``st_notify_fence``) and names
+the fencing action only in ``CRM_alert_desc`` ("Operation reboot of comp1 by
+ctl1 for ...: OK"), so the action is read from there. Alerts are
 fire-and-forget, so the evacuator also reconciles against the fencing
 history and catches a missed alert.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -22,13 +26,25 @@ __all__ = ["handle", "main"]
 
 _LOG = logging.getLogger("instanceha.alert")
 _KILLING_TASKS = frozenset({"reboot", "off"})
+_DESCRIPTION = re.compile(r"^Operation (?P<action>\S+) of (?P<target>\S+) by ")
+
+
+def _action(env: Mapping[str, str]) -> str:
+    """The fencing action (reboot, off, on), from the task or else the description."""
+    task = env.get("CRM_alert_task", "")
+    if task in _KILLING_TASKS or task == "on":
+        return task
+    match = _DESCRIPTION.match(env.get("CRM_alert_desc", ""))
+    if match and match.group("target") == env.get("CRM_alert_node"):
+        return match.group("action")
+    return task
 
 
 def handle(env: Mapping[str, str], requests: EvacuationRequests | None = None) -> int:
     """Act on one alert; returns the exit code (0 also for events we ignore)."""
     if env.get("CRM_alert_kind") != "fencing":
         return 0
-    node, task = env.get("CRM_alert_node", ""), env.get("CRM_alert_task", "")
+    node, task = env.get("CRM_alert_node", ""), _action(env)
     if env.get("CRM_alert_rc", "1") != "0" or task not in _KILLING_TASKS or not node:
         _LOG.info("ignoring fencing event %s of %s (rc=%s)", task, node,
                   env.get("CRM_alert_rc"))

@@ -7,8 +7,11 @@ host's nova-compute down and disables it with instanceha's reason marker; if
 Nova or Keystone cannot be reached it still succeeds, since the power device
 in the same topology level has already fenced the host and the evacuator
 retries. ``status`` is *off* while the host's evacuation is pending, so
-``on`` (automatic unfencing of a returning host) succeeds once its
-evacuation has finished; NovaCompute re-enables the service in Nova.
+``on`` succeeds once its evacuation has finished. ``on`` is declared
+automatic (unfencing) as fence-agents' fabric devices do, but the rendered
+configuration does not set ``provides=unfencing`` (see
+``cib_templates/fence-nova.xml.in``): NovaCompute's start is what brings a
+returning host back, and re-enables the service in Nova.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ class NovaFenceDevice(FenceDevice):
 
     def get_power(self, plug: str) -> PowerState:
         try:
+            if not plug:
+                # monitor (Pacemaker passes no target): the device works if the requests,
+                # i.e. the CIB, can be read
+                (self.requests or EvacuationRequests()).all()
+                return PowerState.ON
             return PowerState.OFF if is_pending(plug, self.requests) else PowerState.ON
         except (ClusterError, ValueError) as error:
             raise FenceError(ExitCode.GENERIC_ERROR, f"cannot read the request: {error}") \

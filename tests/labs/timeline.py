@@ -1,0 +1,271 @@
+"""Watch one host failure in the end-to-end lab and tell its story as a timeline.
+
+A background thread samples, every ``interval`` seconds, what an admin could look at:
+``crm_mon`` (node state, NovaCompute on the host, the evacuation attributes), the host's BMC
+power log, and Nova (the host's nova-compute service, the protected servers). Each change of
+one of these facts becomes an :class:`Event` stamped with the time it was first seen (the
+BMC's power events carry their own exact time). Used by ``make demo``, the end-to-end tests
+and ``bench/recovery.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from instanceha.cluster.history import FenceHistory
+from labs.cluster_lab import ClusterLab, ClusterStatus, LabHost
+
+REQUEST = "instanceha-evacuate"
+PROGRESS = "instanceha-evacuation-progress"
+RESULT = "instanceha-evacuation-result"
+
+# Event kinds, in the order a healthy recovery shows them.
+CRASH = "crash"
+DETECTED = "detected"
+POWER_OFF = "power-off"
+FENCED = "fenced"
+UNFENCED = "unfenced"
+REQUESTED = "requested"
+FORCED_DOWN = "forced-down"
+EVACUATING = "evacuating"
+INSTANCE = "instance"
+ALL_INSTANCES = "all-instances"
+DONE = "done"
+POWER_ON = "power-on"
+ONLINE = "online"
+GATED = "gated"
+STARTED = "nova-compute-started"
+ENABLED = "re-enabled"
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float  # time.time()
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One failed host: its node, its Nova host name and the servers that must come back."""
+
+    host: LabHost
+    nova_host: str
+    servers: dict[str, str]  # server id -> expected status (ACTIVE/SHUTOFF)
+
+
+@dataclass
+class Timeline:
+    """The events of one failure, from ``t0`` (the injected failure)."""
+
+    t0: float
+    events: list[Event] = field(default_factory=list)
+
+    def add(self, kind: str, text: str, at: float | None = None) -> None:
+        self.events.append(Event(time.time() if at is None else at, kind, text))
+
+    def first(self, kind: str, node: str | None = None) -> Event | None:
+        """The first event of ``kind`` (about ``node`` when given)."""
+        for event in sorted(self.events, key=lambda e: e.at):
+            if event.kind == kind and (node is None or event.text.startswith(node + ":")):
+                return event
+        return None
+
+    def since(self, kind: str, node: str | None = None) -> float | None:
+        """Seconds from the failure to the first ``kind`` event."""
+        event = self.first(kind, node)
+        return None if event is None else event.at - self.t0
+
+    def kinds(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+    def render(self) -> str:
+        """The timeline as text, one event per line, relative seconds."""
+        rows = []
+        for event in sorted(self.events, key=lambda e: e.at):
+            rows.append(f"  +{event.at - self.t0:7.2f}s  {event.kind:<21} {event.text}")
+        return "\n".join(rows)
+
+
+class Observer:
+    """Sample the lab in a thread; ``stop()`` returns the :class:`Timeline`."""
+
+    def __init__(
+        self,
+        cluster: ClusterLab,
+        nova: Any,  # labs.nova_lab.NovaLab
+        watched: Sequence[Watched],
+        *,
+        interval: float = 0.25,
+    ) -> None:
+        self.cluster = cluster
+        self.nova = nova
+        self.watched = list(watched)
+        self.interval = interval
+        self.timeline = Timeline(time.time())
+        self._seen: dict[tuple[str, str], object] = {}
+        self._arrived: set[str] = set()
+        self._fence_history = FenceHistory()
+        self._fencings_seen: set[tuple[str, str, float | None]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def __enter__(self) -> Observer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, crash_text: str = "failure injected") -> None:
+        self.timeline = Timeline(time.time())
+        self._power_seen = {w.host.name: len(w.host.power_events()) for w in self.watched}
+        self._fencings_seen.clear()
+        for w in self.watched:
+            self.timeline.add(CRASH, f"{w.host.name}: {crash_text}", self.timeline.t0)
+        self._thread = threading.Thread(target=self._run, name="timeline", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> Timeline:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._sample()
+        return self.timeline
+
+    def wait(self, done: Callable[[Timeline], bool], timeout: float, what: str) -> Timeline:
+        """Block until ``done(timeline)`` or fail after ``timeout`` with the timeline so far."""
+        deadline = time.monotonic() + timeout
+        while not done(self.timeline):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:.0f}s waiting for {what}; timeline so far:\n"
+                    + self.timeline.render()
+                    + ("\nsampling errors: " + "; ".join(self.errors[-3:]) if self.errors else "")
+                )
+            time.sleep(0.2)
+        return self.timeline
+
+    # -- sampling ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        try:
+            status = self.cluster.crm_mon()
+        except Exception as exc:  # a sample may fail while the cluster is busy: try again
+            self.errors.append(f"crm_mon: {exc}")
+            status = None
+        servers: dict[str, Any] = {}
+        services: dict[str, Any] = {}
+        try:
+            nova = self.nova.nova()
+            servers = {s.id: s for s in self.nova.servers()}
+            services = {s.host: s for s in nova.services.list(binary="nova-compute")}
+        except Exception as exc:  # Nova may be down on purpose
+            self.errors.append(f"nova: {exc}")
+        for w in self.watched:
+            self._power(w)
+            self._fencing(w)
+            if status is not None:
+                self._cluster(w, status)
+            if services:
+                self._nova(w, services.get(w.nova_host), servers)
+
+    def _changed(self, w: Watched, key: str, value: object) -> bool:
+        """Record ``value`` of fact ``key``; True when it differs from the last one seen."""
+        old = self._seen.get((w.host.name, key), None)
+        self._seen[(w.host.name, key)] = value
+        return old != value
+
+    def _power(self, w: Watched) -> None:
+        events = w.host.power_events()
+        for at, what in events[self._power_seen[w.host.name] :]:
+            kind = POWER_OFF if what == "power-off" else POWER_ON
+            text = "BMC cut the power" if kind == POWER_OFF else "BMC powered the host on"
+            self.timeline.add(kind, f"{w.host.name}: {text}", at)
+        self._power_seen[w.host.name] = len(events)
+
+    def _fencing(self, w: Watched) -> None:
+        try:
+            events = self._fence_history.events(w.host.name)
+        except Exception as exc:  # pacemaker-fenced busy or restarting
+            self.errors.append(f"fence history: {exc}")
+            return
+        for event in events:
+            key = (event.action, event.state.value, event.completed_at)
+            done = event.completed_at is not None and event.completed_at >= int(self.timeline.t0)
+            if not done or not event.succeeded or key in self._fencings_seen:
+                continue
+            self._fencings_seen.add(key)
+            by = f" by {event.device}" if event.device else ""
+            kind, what = (FENCED, "fencing") if event.node_was_killed else (UNFENCED, "unfencing")
+            self.timeline.add(kind, f"{w.host.name}: {what} ({event.action}) succeeded{by}")
+
+    def _cluster(self, w: Watched, status: ClusterStatus) -> None:
+        name = w.host.name
+        node = status.nodes.get(name)
+        online = node is not None and node.online
+        if self._changed(w, "online", online) and (name, "online-seen") in self._seen:
+            if online:
+                self.timeline.add(ONLINE, f"{name}: back online (remote connection up)")
+            else:
+                self.timeline.add(DETECTED, f"{name}: lost (remote connection failed)")
+        self._seen[(name, "online-seen")] = True
+        attrs = node.attributes if node is not None else {}
+        request = attrs.get(REQUEST, "")
+        if self._changed(w, "request", request) and request:
+            state = request.split(":")[0]
+            kind = {"requested": REQUESTED, "in-progress": EVACUATING, "done": DONE}.get(state)
+            if kind:
+                self.timeline.add(kind, f"{name}: {REQUEST}={request}")
+        for attr in (PROGRESS, RESULT):
+            value = attrs.get(attr, "")
+            if self._changed(w, attr, value) and value and attr == RESULT:
+                self.timeline.add(DONE, f"{name}: result: {value}")
+        running = any(
+            rid.split(":")[0] == "nova-compute" and name in r.nodes and r.role == "Started"
+            for rid, r in status.resources.items()
+        )
+        pending = request.startswith(("requested", "in-progress"))
+        if online and pending and not running and self._changed(w, "gated", True):
+            self.timeline.add(GATED, f"{name}: nova-compute start waits for the evacuation")
+        if self._changed(w, "running", running) and running and (name, "was-down") in self._seen:
+            self.timeline.add(STARTED, f"{name}: nova-compute started by NovaCompute")
+        if not running:
+            self._seen[(name, "was-down")] = True
+
+    def _nova(self, w: Watched, service: Any, servers: dict[str, Any]) -> None:
+        name = w.host.name
+        if service is not None:
+            forced = bool(service.forced_down)
+            if self._changed(w, "forced", forced) and forced:
+                self.timeline.add(FORCED_DOWN, f"{name}: Nova service {w.nova_host} forced down")
+            ok = not forced and service.status == "enabled" and service.state == "up"
+            if self._changed(w, "enabled", ok) and ok and (name, "was-disabled") in self._seen:
+                self.timeline.add(ENABLED, f"{name}: {w.nova_host} up, enabled, not forced down")
+            if not ok:
+                self._seen[(name, "was-disabled")] = True
+        for sid, expected in w.servers.items():
+            server = servers.get(sid)
+            if sid in self._arrived or server is None:
+                continue
+            host = getattr(server, "OS-EXT-SRV-ATTR:host", None)
+            task = getattr(server, "OS-EXT-STS:task_state", None)
+            if host and host != w.nova_host and server.status == expected and task is None:
+                self._arrived.add(sid)
+                self.timeline.add(
+                    INSTANCE, f"{name}: {server.name} {expected} on {host}"
+                )
+                if all(s in self._arrived for s in w.servers):
+                    self.timeline.add(
+                        ALL_INSTANCES, f"{name}: all {len(w.servers)} protected instances back"
+                    )
+
