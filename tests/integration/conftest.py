@@ -9,17 +9,19 @@ import pytest
 
 if TYPE_CHECKING:
     from labs.cluster_lab import ClusterLab
+    from labs.e2e_lab import E2ELab
     from labs.nova_lab import NovaLab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster_lab() -> Iterator[ClusterLab]:
     """A live cluster: controller ctl1 + compute hosts comp1, comp2 (each with its own BMC).
 
     Remote connections and one fence_ipmilan device per host are configured;
     every host is online when the test starts. Skipped when not root or
     without CAP_NET_ADMIN/CAP_SYS_ADMIN. Stopped (processes, namespaces, links)
-    at the end of the session. Concurrent sessions take turns (see
+    at the end of the module: one machine has one cluster lab, and the
+    end-to-end lab (``e2e_lab``) starts its own. Concurrent sessions take turns (see
     ``ClusterLab.exclusive``).
     """
     from labs.cluster_lab import ClusterLab, unavailable_reason
@@ -41,6 +43,7 @@ def cluster_lab() -> Iterator[ClusterLab]:
 # Tests using these fixtures get these marks at collection (so ``-m "not lab"`` works).
 LAB_FIXTURE_MARKS: dict[str, tuple[str, ...]] = {
     "nova_lab": ("integration", "lab"),
+    "e2e_lab": ("integration", "lab"),
 }
 
 
@@ -100,3 +103,24 @@ def clean_nova_lab(nova_lab: NovaLab) -> Iterator[NovaLab]:
         yield nova_lab
     finally:
         nova_lab.reset()
+
+
+@pytest.fixture(scope="module")
+def e2e_lab(nova_lab: NovaLab) -> Iterator[E2ELab]:
+    """The end-to-end lab: the cluster lab's comp1..comp3 run the Nova lab's compute1..3
+    under NovaCompute, with fence_ipmi + fence_nova, the alert and NovaEvacuate configured
+    from an inventory by ``instanceha cib render --pcs`` (see ``tests/labs/e2e_lab.py``).
+
+    Every host is online, nova-compute runs everywhere and Nova has every compute up and
+    enabled when a test starts. Stopped at the end of the module; the Nova lab gets its
+    computes back.
+    """
+    from labs.cluster_lab import unavailable_reason
+    from labs.e2e_lab import E2ELab
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    lab = E2ELab(nova_lab, hosts=3)
+    with lab.running():
+        yield lab

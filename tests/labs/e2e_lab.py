@@ -24,6 +24,7 @@ import json
 import subprocess
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ BRIDGED_PORTS = (5672, 5000, 8774, 8778, 9292, 9696, 3306)
 REQUEST_ATTRIBUTE = "instanceha-evacuate"
 PROGRESS_ATTRIBUTE = "instanceha-evacuation-progress"
 RESULT_ATTRIBUTE = "instanceha-evacuation-result"
+HOLD_ATTRIBUTE = "instanceha-hold"
 OVERLAY = """\
 # nova-compute on an end-to-end lab host: host = the host's hostname (computeN); ${{host}}, not
 # $host: oslo.config reads "$host.log" as option "log" of group "host"
@@ -259,6 +261,28 @@ class E2ELab:
             check=False,
         )  # fmt: skip
         return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+    def holds(self) -> dict[str, str]:
+        """Nodes the evacuator holds back (mass-failure guard): node -> ``held:<t>``."""
+        nodes = ET.fromstring(self.cluster.run(["cibadmin", "--query", "--scope", "nodes"]).stdout)
+        held = {}
+        for node in nodes.iter("node"):
+            for nv in node.iterfind("instance_attributes/nvpair"):
+                if nv.get("name") == HOLD_ATTRIBUTE and nv.get("value", "").startswith("held:"):
+                    held[node.get("uname", "")] = nv.get("value", "")
+        return held
+
+    def set_evacuator_param(self, name: str, value: str) -> None:
+        """Change a NovaEvacuate parameter (Pacemaker restarts it) and wait until it runs."""
+        self.cluster.run(["crm_resource", "--resource", "nova-evacuate", "--set-parameter",
+                          name, "--parameter-value", value])  # fmt: skip
+        self.cluster.settle(120)
+        self.cluster.wait_for(
+            lambda: bool(self.running_on(self.cluster.crm_mon(), "nova-evacuate")),
+            60,
+            "NovaEvacuate running",
+        )
 
 
 def install_project() -> None:

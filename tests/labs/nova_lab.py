@@ -164,6 +164,13 @@ class NovaLab:
         ]  # fmt: skip
         return all(self._pid_alive(name) is not None for name in names)
 
+    def pid_of(self, name: str) -> int:
+        """The pid of lab service ``name`` (e.g. ``nova-api``); LabError when it is not running."""
+        pid = self._pid_alive(name)
+        if pid is None:
+            raise LabError(f"{name} is not running")
+        return pid
+
     def _pid_alive(self, name: str) -> int | None:
         pids = self.run_dir / "pids"
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,6 +129,7 @@ class Observer:
         self._fencings_seen.clear()
         for w in self.watched:
             self.timeline.add(CRASH, f"{w.host.name}: {crash_text}", self.timeline.t0)
+        self._sample()  # the state before the failure: later samples record changes only
         self._thread = threading.Thread(target=self._run, name="timeline", daemon=True)
         self._thread.start()
 
@@ -160,9 +162,10 @@ class Observer:
     def _sample(self) -> None:
         try:
             status = self.cluster.crm_mon()
+            permanent = self._permanent_attributes()
         except Exception as exc:  # a sample may fail while the cluster is busy: try again
             self.errors.append(f"crm_mon: {exc}")
-            status = None
+            status, permanent = None, {}
         servers: dict[str, Any] = {}
         services: dict[str, Any] = {}
         try:
@@ -175,15 +178,17 @@ class Observer:
             self._power(w)
             self._fencing(w)
             if status is not None:
-                self._cluster(w, status)
+                self._cluster(w, status, permanent.get(w.host.name, {}))
             if services:
                 self._nova(w, services.get(w.nova_host), servers)
 
     def _changed(self, w: Watched, key: str, value: object) -> bool:
-        """Record ``value`` of fact ``key``; True when it differs from the last one seen."""
-        old = self._seen.get((w.host.name, key), None)
+        """Record ``value`` of fact ``key``; True when it differs from the one seen before
+        (the first observation is the baseline, not a change)."""
+        marker = object()
+        old = self._seen.get((w.host.name, key), marker)
         self._seen[(w.host.name, key)] = value
-        return old != value
+        return old is not marker and old != value
 
     def _power(self, w: Watched) -> None:
         events = w.host.power_events()
@@ -209,38 +214,48 @@ class Observer:
             kind, what = (FENCED, "fencing") if event.node_was_killed else (UNFENCED, "unfencing")
             self.timeline.add(kind, f"{w.host.name}: {what} ({event.action}) succeeded{by}")
 
-    def _cluster(self, w: Watched, status: ClusterStatus) -> None:
+    def _permanent_attributes(self) -> dict[str, dict[str, str]]:
+        """Permanent node attributes (crm_mon shows none for an offline node)."""
+        nodes = ET.fromstring(self.cluster.run(["cibadmin", "--query", "--scope", "nodes"]).stdout)
+        return {
+            node.get("uname", node.get("id", "")): {
+                nv.get("name", ""): nv.get("value", "")
+                for nv in node.iterfind("instance_attributes/nvpair")
+            }
+            for node in nodes.iter("node")
+        }
+
+    def _cluster(self, w: Watched, status: ClusterStatus, permanent: dict[str, str]) -> None:
         name = w.host.name
         node = status.nodes.get(name)
         online = node is not None and node.online
-        if self._changed(w, "online", online) and (name, "online-seen") in self._seen:
+        if self._changed(w, "online", online):
             if online:
                 self.timeline.add(ONLINE, f"{name}: back online (remote connection up)")
             else:
                 self.timeline.add(DETECTED, f"{name}: lost (remote connection failed)")
-        self._seen[(name, "online-seen")] = True
-        attrs = node.attributes if node is not None else {}
+        attrs = {**(node.attributes if node is not None else {}), **permanent}
         request = attrs.get(REQUEST, "")
-        if self._changed(w, "request", request) and request:
-            state = request.split(":")[0]
+        state = request.split(":")[0]
+        owner = request.split(":")[1] if state == "in-progress" else ""
+        # a new state or owner, not the claim's heartbeat renewals
+        if self._changed(w, "request", (state, owner)) and request:
             kind = {"requested": REQUESTED, "in-progress": EVACUATING, "done": DONE}.get(state)
             if kind:
                 self.timeline.add(kind, f"{name}: {REQUEST}={request}")
-        for attr in (PROGRESS, RESULT):
-            value = attrs.get(attr, "")
-            if self._changed(w, attr, value) and value and attr == RESULT:
-                self.timeline.add(DONE, f"{name}: result: {value}")
+        result = attrs.get(RESULT, "")
+        if self._changed(w, RESULT, result) and result:
+            self.timeline.add(DONE, f"{name}: result: {result}")
         running = any(
             rid.split(":")[0] == "nova-compute" and name in r.nodes and r.role == "Started"
             for rid, r in status.resources.items()
         )
         pending = request.startswith(("requested", "in-progress"))
-        if online and pending and not running and self._changed(w, "gated", True):
+        gated = online and pending and not running
+        if self._changed(w, "gated", gated) and gated:
             self.timeline.add(GATED, f"{name}: nova-compute start waits for the evacuation")
-        if self._changed(w, "running", running) and running and (name, "was-down") in self._seen:
+        if self._changed(w, "running", running) and running:
             self.timeline.add(STARTED, f"{name}: nova-compute started by NovaCompute")
-        if not running:
-            self._seen[(name, "was-down")] = True
 
     def _nova(self, w: Watched, service: Any, servers: dict[str, Any]) -> None:
         name = w.host.name
@@ -249,10 +264,8 @@ class Observer:
             if self._changed(w, "forced", forced) and forced:
                 self.timeline.add(FORCED_DOWN, f"{name}: Nova service {w.nova_host} forced down")
             ok = not forced and service.status == "enabled" and service.state == "up"
-            if self._changed(w, "enabled", ok) and ok and (name, "was-disabled") in self._seen:
+            if self._changed(w, "enabled", ok) and ok:
                 self.timeline.add(ENABLED, f"{name}: {w.nova_host} up, enabled, not forced down")
-            if not ok:
-                self._seen[(name, "was-disabled")] = True
         for sid, expected in w.servers.items():
             server = servers.get(sid)
             if sid in self._arrived or server is None:
@@ -261,9 +274,7 @@ class Observer:
             task = getattr(server, "OS-EXT-STS:task_state", None)
             if host and host != w.nova_host and server.status == expected and task is None:
                 self._arrived.add(sid)
-                self.timeline.add(
-                    INSTANCE, f"{name}: {server.name} {expected} on {host}"
-                )
+                self.timeline.add(INSTANCE, f"{name}: {server.name} {expected} on {host}")
                 if all(s in self._arrived for s in w.servers):
                     self.timeline.add(
                         ALL_INSTANCES, f"{name}: all {len(w.servers)} protected instances back"

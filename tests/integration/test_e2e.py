@@ -1,0 +1,205 @@
+"""End to end: real Pacemaker, real Nova, real IPMI; a compute host fails, its instances return.
+
+Each test boots servers on the failing host(s), injects the failure, watches the recovery with
+:class:`labs.timeline.Observer` and checks the end state in Nova: every protected instance in
+its original state on another host through exactly one evacuation, the unprotected one left
+alone, and the host back in service (nova-compute started by NovaCompute, forced-down and
+disable undone). The timeline is printed (``-s``) for the record.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from labs.e2e_lab import INSTANCEHA, E2ELab, nova_host
+from labs.nova_lab import FLAVOR_PLAIN, IMAGE_PLAIN
+from labs.timeline import (
+    ALL_INSTANCES,
+    DONE,
+    ENABLED,
+    EVACUATING,
+    FENCED,
+    FORCED_DOWN,
+    GATED,
+    STARTED,
+    Observer,
+    Timeline,
+    Watched,
+)
+
+RECOVERY_TIMEOUT = 240
+
+
+@pytest.fixture
+def lab(e2e_lab: E2ELab) -> Iterator[E2ELab]:
+    """The end-to-end lab, every host back in service and no server left after the test."""
+    yield e2e_lab
+    e2e_lab.wait_ready(timeout=180)
+    e2e_lab.nova.delete_all_servers()
+
+
+def boot(lab: E2ELab, index: int, active: int = 3) -> tuple[dict[str, str], str]:
+    """Protected servers (ACTIVE + one SHUTOFF) and one unprotected server on compute<index>."""
+    nova = lab.nova
+    ids = nova.boot_servers(index, active, name=f"web{index}")
+    stopped = nova.boot_servers(index, 1, name=f"batch{index}", state="SHUTOFF")
+    plain = nova.boot_servers(index, 1, name=f"scratch{index}", flavor=FLAVOR_PLAIN,
+                              image=IMAGE_PLAIN)  # fmt: skip
+    return {sid: "ACTIVE" for sid in ids} | {sid: "SHUTOFF" for sid in stopped}, plain[0]
+
+
+def back_in_service(t: Timeline, hosts: list[str]) -> bool:
+    return all(t.first(ENABLED, h) and t.first(STARTED, h) for h in hosts)
+
+
+def check_recovered(lab: E2ELab, index: int, servers: dict[str, str], plain: str) -> None:
+    """Every protected server evacuated exactly once and in its state; the plain one stayed."""
+    nova = lab.nova
+    source = nova_host(index)
+    moves = Counter(m["instance_uuid"] for m in nova.evacuations(source=source))
+    for sid, expected in servers.items():
+        server = nova.nova().servers.get(sid)
+        assert getattr(server, "OS-EXT-SRV-ATTR:host") != source, sid
+        assert server.status == expected, (sid, server.status)
+        assert moves[sid] == 1, f"{sid} evacuated {moves[sid]} times"
+    assert moves[plain] == 0
+    assert getattr(nova.nova().servers.get(plain), "OS-EXT-SRV-ATTR:host") == source
+    request = lab.request(index)
+    assert request is not None and request.startswith("done:"), request
+
+
+def watch(lab: E2ELab, failures: dict[int, tuple[dict[str, str], str]]) -> Observer:
+    watched = [
+        Watched(lab.cluster.host(lab.node(i)), nova_host(i), servers)
+        for i, (servers, _) in failures.items()
+    ]
+    return Observer(lab.cluster, lab.nova, watched)
+
+
+def recover(observer: Observer, hosts: list[str]) -> Timeline:
+    try:
+        observer.wait(lambda t: back_in_service(t, hosts), RECOVERY_TIMEOUT, "recovery")
+    finally:
+        timeline = observer.stop()
+        print("\n" + timeline.render())
+    return timeline
+
+
+def test_host_crash_recovers_every_protected_instance_exactly_once(lab: E2ELab) -> None:
+    servers, plain = boot(lab, 1)
+    observer = watch(lab, {1: (servers, plain)})
+    observer.start("crash: every process of the host killed")
+    lab.cluster.kill_host("comp1")
+    t = recover(observer, ["comp1"])
+
+    check_recovered(lab, 1, servers, plain)
+    order = [t.since(k) for k in (FENCED, ALL_INSTANCES, DONE, STARTED, ENABLED)]
+    assert all(x is not None for x in order), t.render()
+    fenced, back, done, started, enabled = (x or 0.0 for x in order)
+    assert fenced <= back <= done, "instances came back before fencing completed"
+    assert done <= started, "nova-compute started before the evacuation was finished"
+    assert t.first(FORCED_DOWN) is not None
+    print(f"crash -> fenced {fenced:.1f} s, -> all instances back {back:.1f} s")
+
+
+def test_host_hang_is_fenced_and_evacuated(lab: E2ELab) -> None:
+    servers, plain = boot(lab, 2, active=2)
+    observer = watch(lab, {2: (servers, plain)})
+    observer.start("hang: every process of the host stopped")
+    lab.cluster.freeze_host("comp2")
+    t = recover(observer, ["comp2"])
+    check_recovered(lab, 2, servers, plain)
+    assert (t.since(FENCED) or 0) > 3, "a hang is only seen by the connection monitor's timeout"
+
+
+def test_evacuator_killed_midway_resumes_without_duplicates(lab: E2ELab) -> None:
+    servers, plain = boot(lab, 3, active=8)
+    observer = watch(lab, {3: (servers, plain)})
+    observer.start("crash, then the evacuator is killed in the middle")
+    lab.cluster.kill_host("comp3")
+    observer.wait(lambda t: t.first(EVACUATING) is not None, 60, "evacuation started")
+    killed = _kill_evacuator()
+    assert killed, "no evacuator process to kill"
+    t = recover(observer, ["comp3"])
+    check_recovered(lab, 3, servers, plain)
+    assert len(t.kinds(EVACUATING)) >= 1
+
+
+def _kill_evacuator() -> list[int]:
+    done = subprocess.run(["pgrep", "-f", "-x", r".*-m instanceha\.evacuator .*"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    pids = [int(p) for p in done.stdout.split()]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def test_nova_down_while_fenced_request_survives_and_host_stays_gated(lab: E2ELab) -> None:
+    servers, plain = boot(lab, 1, active=2)
+    observer = watch(lab, {1: (servers, plain)})
+    nova_api = lab.nova.pid_of("nova-api")
+    os.kill(nova_api, signal.SIGSTOP)  # the API accepts connections and never answers
+    try:
+        observer.start("Nova API hung, then crash")
+        lab.cluster.kill_host("comp1")
+        # fenced, request recorded durably, host back online while Nova is still down
+        observer.wait(lambda t: t.first(GATED) is not None, 120, "the host gated")
+        request = lab.request(1)
+        assert request is not None and not request.startswith("done:"), request
+    finally:
+        os.kill(nova_api, signal.SIGCONT)
+    t = recover(observer, ["comp1"])
+    check_recovered(lab, 1, servers, plain)
+    gated, done, started = t.since(GATED), t.since(DONE), t.since(STARTED)
+    assert gated is not None and done is not None and started is not None
+    assert gated < done <= started
+
+
+def test_two_hosts_failing_together(lab: E2ELab) -> None:
+    failures = {1: boot(lab, 1, active=2), 2: boot(lab, 2, active=2)}
+    observer = watch(lab, failures)
+    observer.start("crash of two hosts at once")
+    lab.cluster.kill_host("comp1")
+    lab.cluster.kill_host("comp2")
+    recover(observer, ["comp1", "comp2"])
+    for index, (servers, plain) in failures.items():
+        check_recovered(lab, index, servers, plain)
+        for sid in servers:
+            host = getattr(lab.nova.nova().servers.get(sid), "OS-EXT-SRV-ATTR:host")
+            assert host == nova_host(3), "the only surviving host takes everything"
+
+
+def test_mass_failure_guard_holds_until_released(lab: E2ELab) -> None:
+    lab.set_evacuator_param("mass_failure_hosts", "1")
+    try:
+        failures = {1: boot(lab, 1, active=1), 2: boot(lab, 2, active=1)}
+        observer = watch(lab, failures)
+        observer.start("crash of two hosts; the guard allows one")
+        lab.cluster.kill_host("comp1")
+        lab.cluster.kill_host("comp2")
+        observer.wait(lambda t: bool(lab.holds()), 90, "a mass-failure hold")
+        time.sleep(5)  # held means held: nothing moves while it stands
+        assert not observer.timeline.kinds(ALL_INSTANCES), observer.timeline.render()
+        inventory = str(lab.work / "inventory.yaml")
+        status = subprocess.run(
+            ["/usr/bin/python3", str(INSTANCEHA), "status", "-i", inventory, "--no-nova"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert "HELD (mass failure" in status.stdout, status.stdout + status.stderr
+        for node in sorted(lab.holds()):
+            subprocess.run(
+                ["/usr/bin/python3", str(INSTANCEHA), "evacuate", node, "--release"],
+                check=True, timeout=60,
+            )  # fmt: skip
+        recover(observer, ["comp1", "comp2"])
+        for index, (servers, plain) in failures.items():
+            check_recovered(lab, index, servers, plain)
+    finally:
+        lab.set_evacuator_param("mass_failure_hosts", "0")
