@@ -26,11 +26,11 @@ def cluster_lab() -> Iterator[ClusterLab]:
     """
     from labs.cluster_lab import ClusterLab, unavailable_reason
 
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
     lab = ClusterLab(hosts=2)
     with lab.exclusive():
+        reason = unavailable_reason()
+        if reason:
+            pytest.skip(reason)
         lab.start()
         try:
             lab.configure_remote_nodes(fencing="fence_ipmilan")
@@ -118,9 +118,13 @@ def e2e_lab(nova_lab: NovaLab) -> Iterator[E2ELab]:
     from labs.cluster_lab import unavailable_reason
     from labs.e2e_lab import E2ELab
 
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
     lab = E2ELab(nova_lab, hosts=3)
-    with lab.running():
-        yield lab
+    with lab.cluster.exclusive():
+        reason = unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        lab.start()
+        try:
+            yield lab
+        finally:
+            lab.stop()

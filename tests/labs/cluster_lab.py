@@ -83,9 +83,17 @@ def unavailable_reason(*, install: bool = True) -> str | None:
     if reason is None and not REMOTED.exists():
         reason = f"{REMOTED} missing (run lab/cluster/install.sh)"
     for daemon in ("corosync", "pacemakerd"):
-        if reason is None and _running(daemon):
+        if reason is None and _running(daemon, _recorded_pid(DEFAULT_LAB_DIR / f"{daemon}.pid")):
             reason = f"a {daemon} not started by the lab is running on this machine"
     return reason
+
+
+def _recorded_pid(path: Path) -> int | None:
+    """The pid a lab recorded (a leftover lab is stopped by ``ClusterLab.start``)."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _privilege_problem() -> str | None:
@@ -113,9 +121,11 @@ def _install() -> str | None:
     return None
 
 
-def _running(comm: str) -> bool:
-    """Whether a live (non-zombie) process with this command name exists."""
+def _running(comm: str, ignore: int | None = None) -> bool:
+    """Whether a live (non-zombie) process with this command name exists (except ``ignore``)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
+        if ignore is not None and stat.parent.name == str(ignore):
+            continue
         try:
             text = stat.read_text()
         except OSError:

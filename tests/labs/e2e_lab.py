@@ -230,11 +230,14 @@ class E2ELab:
     @staticmethod
     def running_on(status: ClusterStatus, prefix: str) -> list[str]:
         """Nodes where a started resource whose id starts with ``prefix`` runs."""
+        # parsed from the XML: the instances of an anonymous clone all have the clone's id
         return [
-            node
-            for rid, r in status.resources.items()
-            if rid.split(":")[0] == prefix and r.role == "Started" and not r.failed
-            for node in r.nodes
+            node.get("name", "")
+            for r in ET.fromstring(status.xml).iter("resource")
+            if r.get("id", "").split(":")[0] == prefix
+            and r.get("role") == "Started"
+            and r.get("failed") != "true"
+            for node in r.iterfind("node")
         ]
 
     def service_started(self, status: ClusterStatus, node: str) -> bool:

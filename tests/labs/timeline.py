@@ -19,6 +19,7 @@ from typing import Any
 
 from instanceha.cluster.history import FenceHistory
 from labs.cluster_lab import ClusterLab, ClusterStatus, LabHost
+from labs.e2e_lab import E2ELab
 
 REQUEST = "instanceha-evacuate"
 PROGRESS = "instanceha-evacuation-progress"
@@ -246,10 +247,7 @@ class Observer:
         result = attrs.get(RESULT, "")
         if self._changed(w, RESULT, result) and result:
             self.timeline.add(DONE, f"{name}: result: {result}")
-        running = any(
-            rid.split(":")[0] == "nova-compute" and name in r.nodes and r.role == "Started"
-            for rid, r in status.resources.items()
-        )
+        running = name in E2ELab.running_on(status, "nova-compute")
         pending = request.startswith(("requested", "in-progress"))
         gated = online and pending and not running
         if self._changed(w, "gated", gated) and gated:
