@@ -262,8 +262,6 @@ class Crash:
         request = EvacuationRequest.decode(raw)
         assert request.state is EvacuationState.REQUESTED
         assert int(self.at) <= request.since <= time.time() + 1
-        # durable: a permanent node attribute, shown by crm_mon -A
-        assert self.lab.crm_mon().node(self.host.name).attributes[EVACUATE_ATTRIBUTE] == raw
         return request
 
     @property
@@ -290,12 +288,18 @@ class Crash:
         return [what for t, what in self.host.power_events() if t >= self.at]
 
     def recover(self) -> float:
-        """Clear the request (as the evacuator would once done); the host comes back online
-        after reconnect_interval. Returns the seconds from the crash until it is online."""
-        assert [v for _, v in self.values] == [self.values[0][1]], "one request, never rewritten"
-        NodeAttributes().delete(self.host.name, EVACUATE_ATTRIBUTE)
+        """The host comes back online after reconnect_interval, its request still there
+        (shown by ``crm_mon -A``); then the request is cleared, as the evacuator does once
+        done. Returns the seconds from the crash until the host was online."""
         self.lab.wait_hosts_online([self.host.name], timeout=60, settle=False)
-        return time.time() - self.at
+        back = time.time() - self.at
+        self.poll()
+        assert [v for _, v in self.values] == [self.values[0][1]], "one request, never rewritten"
+        shown = self.lab.crm_mon().node(self.host.name).attributes
+        assert shown.get(EVACUATE_ATTRIBUTE) == self.values[0][1]
+        NodeAttributes().delete(self.host.name, EVACUATE_ATTRIBUTE)
+        assert NodeAttributes().get(self.host.name, EVACUATE_ATTRIBUTE) is None
+        return back
 
 
 # -- the scenarios ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ disable undone). The timeline is printed (``-s``) for the record.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -90,6 +91,29 @@ def recover(observer: Observer, hosts: list[str]) -> Timeline:
         timeline = observer.stop()
         print("\n" + timeline.render())
     return timeline
+
+
+def instanceha(lab: E2ELab, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/usr/bin/python3", str(INSTANCEHA), *args], capture_output=True,
+                          text=True, check=False, timeout=120)  # fmt: skip
+
+
+def test_cli_sees_the_live_lab(lab: E2ELab) -> None:
+    inventory = str(lab.work / "inventory.yaml")
+    check = instanceha(lab, "check", "-i", inventory)
+    assert check.returncode == 0, check.stdout + check.stderr
+    status = instanceha(lab, "status", "-i", inventory, "--json")
+    assert status.returncode == 0, status.stderr
+    rows = {row["node"]: row for row in json.loads(status.stdout)}
+    assert sorted(rows) == ["comp1", "comp2", "comp3"]
+    for index in (1, 2, 3):
+        row = rows[f"comp{index}"]
+        assert row["nova_host"] == nova_host(index)
+        assert "online" in row["pacemaker"] and "up" in row["nova"], row
+    refused = instanceha(lab, "evacuate", "comp1")
+    assert refused.returncode == 6, refused.stdout + refused.stderr  # neither fenced nor down
+    request = lab.request(1)
+    assert request is None or request.startswith("done:"), "a refused evacuation records nothing"
 
 
 def test_host_crash_recovers_every_protected_instance_exactly_once(lab: E2ELab) -> None:

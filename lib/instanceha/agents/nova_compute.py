@@ -48,6 +48,7 @@ __all__ = ["AGENT", "SPEC", "UNFINISHED_MIGRATION_STATUSES", "main"]
 
 _LOG = logging.getLogger("instanceha")
 _POLL_S = 3.0
+_UP_MARGIN_S = 5.0  # of the start timeout kept back when waiting for the first heartbeat
 
 #: Evacuation migration statuses that mean "still moving away from this host".
 UNFINISHED_MIGRATION_STATUSES = frozenset(
@@ -242,9 +243,28 @@ def start(ctx: Context, params: Params) -> OcfRc:
         with service_failure():
             manager.start(ctx.deadline)
     _undo_fencing(ctx, host, nova)
+    _wait_reported_up(ctx, host, nova)
     if not manager.is_running():
         raise OcfError(OcfRc.ERR_GENERIC, "nova-compute exited during start (see its log)")
     return OcfRc.SUCCESS
+
+
+def _wait_reported_up(ctx: Context, host: str, nova: NovaPort) -> None:
+    """Until Nova sees the service up (its first heartbeat), so that a started resource is a
+    host in service and the first deep monitor does not report it degraded. Bounded by the
+    start deadline minus a margin; past it the start still succeeds (the process runs)."""
+    from instanceha.nova.model import NovaError
+
+    until = ctx.deadline - _UP_MARGIN_S
+    while time.monotonic() < until:
+        try:
+            services = nova.list_compute_services(host)
+            if services and services[0].state == "up" and not services[0].forced_down:
+                return
+        except NovaError as error:
+            _LOG.debug("waiting for %s to report: %s", host, error)
+        time.sleep(1.0)
+    _LOG.warning("nova-compute of %s runs but Nova does not report it up yet", host)
 
 
 def monitor(ctx: Context, params: Params) -> OcfRc:
