@@ -168,8 +168,8 @@ def _kill_evacuator() -> list[int]:
 def test_nova_down_while_fenced_request_survives_and_host_stays_gated(lab: E2ELab) -> None:
     servers, plain = boot(lab, 1, active=2)
     observer = watch(lab, {1: (servers, plain)})
-    nova_api = lab.nova.pid_of("nova-api")
-    os.kill(nova_api, signal.SIGSTOP)  # the API accepts connections and never answers
+    nova_api = lab.nova.pid_of("nova-api")  # leads its process group (gunicorn and worker)
+    os.killpg(nova_api, signal.SIGSTOP)  # the API accepts connections and never answers
     try:
         observer.start("Nova API hung, then crash")
         lab.cluster.kill_host("comp1")
@@ -178,7 +178,7 @@ def test_nova_down_while_fenced_request_survives_and_host_stays_gated(lab: E2ELa
         request = lab.request(1)
         assert request is not None and not request.startswith("done:"), request
     finally:
-        os.kill(nova_api, signal.SIGCONT)
+        os.killpg(nova_api, signal.SIGCONT)
     t = recover(observer, ["comp1"])
     check_recovered(lab, 1, servers, plain)
     gated, done, started = t.since(GATED), t.since(DONE), t.since(STARTED)

@@ -114,7 +114,7 @@ class Observer:
         self._fence_history = FenceHistory()
         self._fencings_seen: set[tuple[str, str, float | None]] = set()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
 
     def __enter__(self) -> Observer:
@@ -130,15 +130,22 @@ class Observer:
         self._fencings_seen.clear()
         for w in self.watched:
             self.timeline.add(CRASH, f"{w.host.name}: {crash_text}", self.timeline.t0)
-        self._sample()  # the state before the failure: later samples record changes only
-        self._thread = threading.Thread(target=self._run, name="timeline", daemon=True)
-        self._thread.start()
+        self._sample_cluster()  # the state before the failure: later samples record changes
+        self._sample_nova()
+        # two samplers: a hung Nova API must not stop the cluster's side of the story
+        self._threads = [
+            threading.Thread(target=self._run, args=(fn,), name=f"timeline-{name}", daemon=True)
+            for name, fn in (("cluster", self._sample_cluster), ("nova", self._sample_nova))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> Timeline:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        self._sample()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._sample_cluster()
+        self._sample_nova()
         return self.timeline
 
     def wait(self, done: Callable[[Timeline], bool], timeout: float, what: str) -> Timeline:
@@ -156,32 +163,33 @@ class Observer:
 
     # -- sampling ------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, sample: Callable[[], None]) -> None:
         while not self._stop.wait(self.interval):
-            self._sample()
+            sample()
 
-    def _sample(self) -> None:
+    def _sample_cluster(self) -> None:
         try:
             status = self.cluster.crm_mon()
             permanent = self._permanent_attributes()
         except Exception as exc:  # a sample may fail while the cluster is busy: try again
             self.errors.append(f"crm_mon: {exc}")
             status, permanent = None, {}
-        servers: dict[str, Any] = {}
-        services: dict[str, Any] = {}
+        for w in self.watched:
+            self._power(w)
+            self._fencing(w)
+            if status is not None:
+                self._cluster(w, status, permanent.get(w.host.name, {}))
+
+    def _sample_nova(self) -> None:
         try:
             nova = self.nova.nova()
             servers = {s.id: s for s in self.nova.servers()}
             services = {s.host: s for s in nova.services.list(binary="nova-compute")}
         except Exception as exc:  # Nova may be down on purpose
             self.errors.append(f"nova: {exc}")
+            return
         for w in self.watched:
-            self._power(w)
-            self._fencing(w)
-            if status is not None:
-                self._cluster(w, status, permanent.get(w.host.name, {}))
-            if services:
-                self._nova(w, services.get(w.nova_host), servers)
+            self._nova(w, services.get(w.nova_host), servers)
 
     def _changed(self, w: Watched, key: str, value: object) -> bool:
         """Record ``value`` of fact ``key``; True when it differs from the one seen before
