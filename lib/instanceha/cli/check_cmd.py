@@ -27,7 +27,7 @@ from instanceha.cli.check import (
     check_stonith_enabled,
     check_tools,
 )
-from instanceha.cli.common import CliError, ExitCode, Io
+from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.inputs import add_inventory, inventory_path, load, rendered, schema_name
 from instanceha.cli.table import table
 from instanceha.cluster.runner import ClusterError, SubprocessRunner
@@ -114,7 +114,8 @@ def run_check(args: argparse.Namespace, io: Io) -> int:
     if inventory is not None:
         cib_check, xml = _cib_check(inventory, args)
         checks += [cib_check, check_bmc_secrets(inventory), check_controllers_fencing(inventory),
-                   check_credentials(inventory.cloud, io.env)]
+                   check_credentials(inventory.cloud, agents_env(
+                       io.env, dict(inventory.agents.nova_evacuate).get("clouds_yaml")))]
     if not args.offline:
         checks += _live_checks(inventory, xml)
     if args.json:

@@ -65,3 +65,12 @@ def write_output(path: str | None, text: str, io: Io, *, private: bool = False) 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise CliError(ExitCode.CONFIG, f"{path}: cannot write ({err.strerror})") from None
+
+
+def agents_env(env: Mapping[str, str], clouds_yaml: str | None) -> Mapping[str, str]:
+    """``env`` pointing at the clouds.yaml the agents are configured with (their
+    ``clouds_yaml`` parameter), unless the caller already chose one with
+    ``OS_CLIENT_CONFIG_FILE``: the CLI then sees the cloud the agents see."""
+    if not clouds_yaml or env.get("OS_CLIENT_CONFIG_FILE"):
+        return env
+    return {**env, "OS_CLIENT_CONFIG_FILE": clouds_yaml}

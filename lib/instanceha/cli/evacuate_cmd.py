@@ -17,7 +17,7 @@ import time
 
 from instanceha.cli.common import CliError, ExitCode, Io
 from instanceha.cli.status import ClusterView, nova_host_map
-from instanceha.cli.status_cmd import nova_services, read_cluster
+from instanceha.cli.status_cmd import cluster_nova_services, read_cluster
 from instanceha.cluster import (
     EVACUATE_ATTRIBUTE,
     ClusterError,
@@ -84,8 +84,7 @@ def run_evacuate(args: argparse.Namespace, io: Io) -> int:
             return ExitCode.OK
         forced = None
         try:
-            services = nova_services(args.cloud or view.evacuate_params.get("cloud") or None,
-                                     io.env)
+            services = cluster_nova_services(view, args.cloud, io.env)
             svc = services.get(nova_host_map(view).nova_host(node))
             forced = bool(svc and svc.forced_down)
         except CliError as err:

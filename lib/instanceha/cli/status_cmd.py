@@ -7,14 +7,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from instanceha.cli.common import CliError, ExitCode, Io
+from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.inputs import add_inventory, inventory_path, load
 from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cli.table import table
 from instanceha.cluster import ClusterError
 from instanceha.nova.model import ComputeService
 
-__all__ = ["nova_services", "register"]
+__all__ = ["cluster_nova_services", "nova_services", "register"]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +53,16 @@ def nova_services(cloud: str | None, env: Mapping[str, str]) -> dict[str, Comput
         raise CliError(ExitCode.UNAVAILABLE, f"Nova: {err}") from None
 
 
+def cluster_nova_services(
+    view: ClusterView, cloud: str | None, env: Mapping[str, str]
+) -> dict[str, ComputeService]:
+    """:func:`nova_services` with the cloud (unless ``cloud`` is given) and the clouds.yaml
+    NovaEvacuate is configured with."""
+    params = view.evacuate_params
+    return nova_services(cloud or params.get("cloud") or None,
+                         agents_env(env, params.get("clouds_yaml")))
+
+
 def run_status(args: argparse.Namespace, io: Io) -> int:
     """``status``."""
     computes: list[str] = []
@@ -62,8 +72,7 @@ def run_status(args: argparse.Namespace, io: Io) -> int:
     services = None
     if not args.no_nova:
         try:
-            services = nova_services(args.cloud or view.evacuate_params.get("cloud") or None,
-                                     io.env)
+            services = cluster_nova_services(view, args.cloud, io.env)
         except CliError as err:
             io.note(f"Nova column unavailable: {err.message}")
     rows = compute_rows(view, computes, services)

@@ -13,11 +13,13 @@ from instanceha.cli.check import (
     Status,
     check_agents,
     check_bmc_secrets,
+    check_credentials,
     check_controllers_fencing,
     check_drift,
     check_stonith_enabled,
     check_tools,
 )
+from instanceha.cli.common import agents_env
 from instanceha.cli.evacuate_cmd import why_down
 from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cluster import FenceEvent, FenceState
@@ -136,3 +138,16 @@ def test_live_cib_checks() -> None:
     disabled = rendered.replace('name="stonith-enabled" value="true"',
                                 'name="stonith-enabled" value="false"')
     assert check_stonith_enabled(disabled).status is Status.FAIL
+
+
+def test_credentials_are_checked_in_the_clouds_yaml_the_agents_use(tmp_path: Path) -> None:
+    clouds = tmp_path / "agents-clouds.yaml"
+    clouds.write_text("clouds:\n  lab:\n    auth:\n      auth_url: http://192.0.2.1:5000/v3\n"
+                      "      username: u\n      password: p\n      project_name: p\n"
+                      "      user_domain_name: Default\n      project_domain_name: Default\n")
+    env = {"HOME": str(tmp_path)}
+    assert check_credentials("lab", env).status is Status.FAIL  # not in the default places
+    found = check_credentials("lab", agents_env(env, str(clouds)))
+    assert found.status is Status.PASS and "192.0.2.1" in found.detail
+    chosen = {**env, "OS_CLIENT_CONFIG_FILE": "/elsewhere.yaml"}
+    assert agents_env(chosen, str(clouds)) == chosen  # the admin's choice wins
