@@ -101,6 +101,7 @@ def lab(cluster_lab: ClusterLab, installed: None) -> Iterator[ClusterLab]:
         cluster_lab.wait_hosts_online([VICTIM], timeout=60, settle=False)
         cluster_lab.push_cib(saved)
         cluster_lab.wait_hosts_online(timeout=60)
+        print("\nFAILURES after restore:", "<failures>" in cluster_lab.crm_mon().xml)
 
 
 @dataclass
@@ -200,9 +201,11 @@ def configure_fencing(
     levels: Sequence[Sequence[str]],
     *,
     alert: bool = False,
+    broken: Sequence[str] = (),
 ) -> None:
     """Add stonith ``devices`` ({id: (agent, options)}), comp1's fencing ``levels`` (level 1
-    first) and optionally the post-fence alert; one push, then wait until all is started.
+    first) and optionally the post-fence alert; one push, then wait until every device but
+    the ``broken`` ones (whose start, i.e. first monitor, fails) is started.
 
     pcs validates every device against the installed agent's metadata. The alert is
     added from the project's template: pcs cannot express ``select_fencing``.
@@ -225,7 +228,8 @@ def configure_fencing(
     lab.settle(60)
     status = lab.crm_mon()
     for rid in devices:
-        assert status.started(rid), f"{rid} did not start: {status.resources.get(rid)}"
+        started = status.started(rid)
+        assert started != (rid in broken), f"{rid}: {status.resources.get(rid)}"
 
 
 # -- one crash ------------------------------------------------------------------------
@@ -379,8 +383,10 @@ def test_a_failing_first_level_falls_through_to_the_next(
 ) -> None:
     """Level 1's power device has a wrong BMC password; level 2 (the right one) fences.
 
-    fence_nova, in both levels after the power device, runs only once the power
-    device of a level succeeded: the request is recorded once, by level 2.
+    The broken device fails its start (the first monitor logs in), yet Pacemaker
+    still tries it when fencing, as it would a BMC that broke after its last
+    monitor. fence_nova, after the power device in both levels, runs only once
+    a level's power device succeeded: the request is recorded once, by level 2.
     """
     nova_log = tmp_path / "fence_nova.log"
     host = lab.host(VICTIM)
@@ -390,6 +396,7 @@ def test_a_failing_first_level_falls_through_to_the_next(
          "fence-ipmi-comp1": ("fence_ipmi", ipmi_options(host)),
          "fence-nova": ("fence_nova", nova_options(nova_log))},
         [("fence-ipmi-bad-comp1", "fence-nova"), ("fence-ipmi-comp1", "fence-nova")],
+        broken=["fence-ipmi-bad-comp1"],
     )  # fmt: skip
 
     crash = Crash.of(lab)
