@@ -169,9 +169,9 @@ def test_nova_down_while_fenced_request_survives_and_host_stays_gated(lab: E2ELa
     servers, plain = boot(lab, 1, active=2)
     observer = watch(lab, {1: (servers, plain)})
     nova_api = lab.nova.pid_of("nova-api")  # leads its process group (gunicorn and worker)
+    observer.start("Nova API hung, then crash")  # its first sample needs Nova
     os.killpg(nova_api, signal.SIGSTOP)  # the API accepts connections and never answers
     try:
-        observer.start("Nova API hung, then crash")
         lab.cluster.kill_host("comp1")
         # fenced, request recorded durably, host back online while Nova is still down
         observer.wait(lambda t: t.first(GATED) is not None, 120, "the host gated")
