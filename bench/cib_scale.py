@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -103,10 +102,6 @@ def measure(computes: int, workdir: Path, use_cache: bool) -> dict[str, Any]:
     victim = f"compute-{computes // 2}"
     failure, fail_remote_s = timed(lambda: scheduler.fail(victim, cib_text=up_text))
     member, fail_member_s = timed(lambda: scheduler.fail("ctl1", cib_text=up_text))
-    # What unfencing costs the scheduler: the same failure with fence_nova not providing it.
-    no_unfencing = re.sub(r'<nvpair id="fence-nova-meta_attributes-provides"[^>]*>', "", up_text)
-    assert no_unfencing != up_text
-    _, fail_plain_s = timed(lambda: scheduler.fail(victim, cib_text=no_unfencing))
     return {
         "computes": computes,
         "cib_kb": len(xml) // 1024,
@@ -118,14 +113,12 @@ def measure(computes: int, workdir: Path, use_cache: bool) -> dict[str, Any]:
         "bring_up_note": cache_note,
         "fail compute": fail_remote_s,
         "fail controller": fail_member_s,
-        "fail compute, no unfencing": fail_plain_s,
         "fail_compute_actions": len(failure.transition.fencing) + len(failure.transition.actions),
         "fail_controller_actions": len(member.transition.fencing) + len(member.transition.actions),
     }
 
 
-STEPS = ("render", "schema", "verify", "bring-up", "fail compute", "fail controller",
-         "fail compute, no unfencing")
+STEPS = ("render", "schema", "verify", "bring-up", "fail compute", "fail controller")
 
 
 def compare_bring_up(computes: int, workdir: Path) -> tuple[float, float]:
@@ -165,8 +158,7 @@ def report(base: dict[str, Any], big: dict[str, Any],
         "every resource started by simulated transitions, 10 computes per partial cluster, "
         "merged (what `instanceha simulate` needs first); fail = the transition computed with "
         "the failure injected (`crm_simulate -R`, one scheduler run: what `instanceha simulate` "
-        "shows). \"no unfencing\" is the same compute failure with `provides=unfencing` "
-        "removed from fence-nova: the scheduler's extra cost of unfencing.",
+        "shows).",
         *([] if compared is None else [
             "",
             f"Bring-up at {compared[0]} computes, measured in the same run: one crm_simulate pass "
