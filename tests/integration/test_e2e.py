@@ -29,6 +29,7 @@ from labs.timeline import (
     FENCED,
     FORCED_DOWN,
     GATED,
+    POWER_OFF,
     STARTED,
     Observer,
     Timeline,
@@ -192,7 +193,10 @@ def test_two_hosts_failing_together(lab: E2ELab) -> None:
     observer.start("crash of two hosts at once")
     lab.cluster.kill_host("comp1")
     lab.cluster.kill_host("comp2")
-    recover(observer, ["comp1", "comp2"])
+    t = recover(observer, ["comp1", "comp2"])
+    offs = [t.since(POWER_OFF, node) for node in ("comp1", "comp2")]
+    assert offs[0] is not None and offs[1] is not None
+    assert abs(offs[0] - offs[1]) < 2.5, "the two hosts were fenced one after the other"
     for index, (servers, plain) in failures.items():
         check_recovered(lab, index, servers, plain)
         for sid in servers:

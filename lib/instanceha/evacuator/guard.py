@@ -1,7 +1,8 @@
 """The mass-failure guard: too many hosts failing at once means hold, not evacuate.
 
 When more compute hosts ask for evacuation within ``window`` seconds than
-``max_hosts`` (or than ``max_share`` of all computes), something bigger than a
+``max_hosts`` (or than ``max_share`` of all computes; hosts whose evacuation
+already finished in the window count too), something bigger than a
 host failure is going on (a rack, a switch, a storage outage): evacuating
 would pile every instance onto the survivors or onto hosts that are not
 really dead. The guard then holds every request it has not already started,
@@ -49,7 +50,9 @@ def evaluate(
 ) -> GuardVerdict:
     """Decide from the current requests; ``holds`` are HOLD_ATTRIBUTE values by node."""
     active = {n: r for n, r in requests.items() if r.state is not EvacuationState.DONE}
-    recent = [n for n, r in active.items() if now - r.since <= config.window]
+    # a host evacuated quickly still failed within the window: done requests count too
+    # (their time is the completion's, a little after the failure)
+    recent = [n for n, r in requests.items() if now - r.since <= config.window]
     too_many = config.max_hosts and len(recent) > config.max_hosts
     share = len(recent) / computes if computes else 0.0
     too_large = config.max_share and share > config.max_share
@@ -61,6 +64,7 @@ def evaluate(
               f"{config.max_share:.0%} share)") if (too_many or too_large) else (
               "holding until an admin releases: " + ", ".join(sorted(already_held)))
     started = {n for n, r in active.items() if r.state is EvacuationState.IN_PROGRESS}
-    candidates = set(recent) | already_held if (too_many or too_large) else already_held
+    candidates = set(recent) & set(active) | already_held if (too_many or too_large) \
+        else already_held
     held = {n for n in candidates - started if not holds.get(n, "").startswith("released:")}
     return GuardVerdict(bool(held), reason, frozenset(held))

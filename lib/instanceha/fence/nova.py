@@ -8,10 +8,11 @@ Nova or Keystone cannot be reached it still succeeds, since the power device
 in the same topology level has already fenced the host and the evacuator
 retries. ``status`` is *off* while the host's evacuation is pending, so
 ``on`` succeeds once its evacuation has finished. ``on`` is declared
-automatic (unfencing) as fence-agents' fabric devices do, but the rendered
-configuration does not set ``provides=unfencing`` (see
-``cib_templates/fence-nova.xml.in``): NovaCompute's start is what brings a
-returning host back, and re-enables the service in Nova.
+automatic (unfencing) as fence-agents' fabric devices do, but the
+configuration ``instanceha cib render`` writes does not set
+``provides=unfencing``: NovaCompute's start brings a returning host back
+and re-enables it in Nova, and cluster-wide unfencing would hold back every
+resource of a controller that no device can unfence.
 """
 
 from __future__ import annotations
