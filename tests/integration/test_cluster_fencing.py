@@ -3,10 +3,10 @@
 Real Pacemaker (ctl1), real pacemaker_remote hosts, real ipmi_sim BMCs and the
 installed ``fence_ipmi``, ``fence_nova`` and post-fence alert agent (``make
 install``). Each test adds its own fence devices, fencing levels for comp1 and
-alerts on top of the session configuration, crashes comp1 (its OS dies, its
-BMC keeps reporting power on), and checks who fenced it, who recorded the
-durable evacuation request, and that comp1 comes back. The session
-configuration is put back afterwards.
+alerts on top of the ``cluster_lab`` configuration, crashes comp1 (its OS
+dies, its BMC keeps reporting power on), and checks who fenced it, who
+recorded the durable evacuation request, and that comp1 comes back. The
+fixture's configuration is put back afterwards.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def installed(cluster_lab: ClusterLab) -> None:
 
 @pytest.fixture
 def lab(cluster_lab: ClusterLab, installed: None) -> Iterator[ClusterLab]:
-    """The session lab, every host online; afterwards comp1's request is cleared, comp1 is
-    online again and the configuration is the session's (devices, levels, alerts removed)."""
+    """The module's lab, every host online; afterwards comp1's request is cleared, comp1 is
+    online again and the configuration is the fixture's (devices, levels, alerts removed)."""
     cluster_lab.wait_hosts_online(timeout=60)
     saved = cluster_lab.cib()
     try:

@@ -149,8 +149,8 @@ class _Renderer:
         nova_pairs = [
             *self.nova_common(),
             # one device for every compute: without this Pacemaker runs one action at a time
-            # on it and the fencing of hosts lost together is serialized (seen on a live
-            # cluster); its actions on different hosts are independent
+            # on it, and hosts whose failures are detected together would be fenced one
+            # after the other; its actions on different hosts are independent
             ("pcmk_action_limit", "-1"),
             *self.inv.agents.fence_nova,
             ("pcmk_host_list", ",".join(c.name for c in self.inv.computes)),
