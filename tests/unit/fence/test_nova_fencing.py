@@ -74,3 +74,34 @@ def test_alert_records_only_successful_killing_fencing() -> None:
     assert attrs.get("comp2", "instanceha-evacuate") is None
     assert handle({**base, "CRM_alert_task": "off"}, requests) == 0
     assert (attrs.get("comp2", "instanceha-evacuate") or "").startswith("requested:")
+
+
+def test_alert_reads_the_action_of_pacemaker_2_1_from_the_description() -> None:
+    # what pacemaker 2.1.5 passes (seen on the live lab): the task is the notification type
+    attrs, requests = _store()
+    base = {"CRM_alert_kind": "fencing", "CRM_alert_node": "comp3", "CRM_alert_rc": "0",
+            "CRM_alert_task": "st_notify_fence"}
+    unfence = "Operation on of comp3 by ctl1 for pacemaker-controld.1@ctl1: OK"
+    assert handle({**base, "CRM_alert_desc": unfence}, requests) == 0
+    other = "Operation reboot of comp9 by ctl1 for pacemaker-controld.1@ctl1: OK"
+    assert handle({**base, "CRM_alert_desc": other}, requests) == 0  # names another node
+    assert attrs.get("comp3", "instanceha-evacuate") is None
+    reboot = "Operation reboot of comp3 by ctl1 for pacemaker-controld.1@ctl1: OK"
+    assert handle({**base, "CRM_alert_desc": reboot}, requests) == 0
+    assert (attrs.get("comp3", "instanceha-evacuate") or "").startswith("requested:")
+
+
+def test_monitor_without_a_target_checks_that_the_cib_is_readable() -> None:
+    attrs, requests = _store()
+    assert NovaFenceDevice(PARAMS, requests).get_power("") is PowerState.ON
+
+    class Unreadable(MemoryAttributes):
+        def get_all(self, name: str) -> dict[str, str]:
+            raise ClusterError("cibadmin: connection refused")
+
+    import pytest
+
+    from instanceha.fencing.codes import FenceError
+
+    with pytest.raises(FenceError, match="cannot read the request"):
+        NovaFenceDevice(PARAMS, EvacuationRequests(Unreadable())).get_power("")
