@@ -66,7 +66,7 @@ def demo(lab: E2ELab, nova: NovaLab, count: int, keep: bool) -> int:
     plain = nova.boot_servers(1, 1, name="scratch", flavor=FLAVOR_PLAIN, image=IMAGE_PLAIN)
     nova.boot_servers(2, 1, name="db")
     print(f"   {len(active)} ACTIVE + {len(stopped)} SHUTOFF protected (flavor/image tagged "
-          f"evacuable), 1 unprotected 'scratch-1' (stays: mode tagged-or-all), 1 on comp2")
+          f"evacuable), 1 unprotected 'scratch' (stays: mode tagged-or-all), 1 on comp2")
     servers = {sid: "ACTIVE" for sid in active} | {sid: "SHUTOFF" for sid in stopped}
 
     host = lab.cluster.host("comp1")
