@@ -30,6 +30,7 @@ from labs.timeline import (
     FORCED_DOWN,
     GATED,
     POWER_OFF,
+    REQUESTED,
     STARTED,
     Observer,
     Timeline,
@@ -213,7 +214,17 @@ def test_mass_failure_guard_holds_until_released(lab: E2ELab) -> None:
         observer.start("crash of two hosts; the guard allows one")
         lab.cluster.kill_host("comp1")
         lab.cluster.kill_host("comp2")
-        observer.wait(lambda t: bool(lab.holds()), 90, "a mass-failure hold")
+        nodes = ("comp1", "comp2")
+
+        def guard_decided(t: Timeline) -> bool:
+            # both requests recorded, and every one not started is held
+            if not all(t.first(REQUESTED, node) or t.first(EVACUATING, node) for node in nodes):
+                return False
+            waiting = {n for n in nodes if (lab.request(int(n[-1])) or "").startswith("requested")}
+            holds = lab.holds()
+            return bool(holds) and waiting <= set(holds)
+
+        observer.wait(guard_decided, 90, "the mass-failure guard holding the waiting hosts")
         held = sorted(lab.holds())
         time.sleep(5)  # held means held: nothing of a held host moves while it stands
         for node in held:
