@@ -29,7 +29,9 @@ from labs.timeline import (
     FENCED,
     FORCED_DOWN,
     GATED,
+    HELD,
     POWER_OFF,
+    RELEASED,
     REQUESTED,
     STARTED,
     Observer,
@@ -242,7 +244,10 @@ def test_mass_failure_guard_holds_until_released(lab: E2ELab) -> None:
                 ["/usr/bin/python3", str(INSTANCEHA), "evacuate", node, "--release"],
                 check=True, timeout=60,
             )  # fmt: skip
-        recover(observer, ["comp1", "comp2"])
+        t = recover(observer, ["comp1", "comp2"])
+        for node in held:
+            events = [t.since(kind, node) for kind in (HELD, RELEASED, EVACUATING)]
+            assert None not in events and sorted(events) == events, t.render()  # type: ignore[type-var]
         for index, (servers, plain) in failures.items():
             check_recovered(lab, index, servers, plain)
     finally:

@@ -24,6 +24,7 @@ from labs.e2e_lab import E2ELab
 REQUEST = "instanceha-evacuate"
 PROGRESS = "instanceha-evacuation-progress"
 RESULT = "instanceha-evacuation-result"
+HOLD = "instanceha-hold"
 
 # Event kinds, in the order a healthy recovery shows them.
 CRASH = "crash"
@@ -33,6 +34,8 @@ FENCED = "fenced"
 UNFENCED = "unfenced"
 REQUESTED = "requested"
 FORCED_DOWN = "forced-down"
+HELD = "held"
+RELEASED = "released"
 EVACUATING = "evacuating"
 INSTANCE = "instance"
 ALL_INSTANCES = "all-instances"
@@ -252,6 +255,11 @@ class Observer:
             kind = {"requested": REQUESTED, "in-progress": EVACUATING, "done": DONE}.get(state)
             if kind:
                 self.timeline.add(kind, f"{name}: {REQUEST}={request}")
+        hold = attrs.get(HOLD, "").split(":")[0]
+        if self._changed(w, HOLD, hold) and hold in ("held", "released"):
+            kind, what = (HELD, "held by the mass-failure guard") if hold == "held" else (
+                RELEASED, "released by an admin")
+            self.timeline.add(kind, f"{name}: evacuation {what}")
         result = attrs.get(RESULT, "")
         if self._changed(w, RESULT, result) and result:
             self.timeline.add(DONE, f"{name}: result: {result}")
