@@ -202,8 +202,11 @@ def _wait_for_gate(ctx: Context, node: str, host: str, nova: NovaPort) -> None:
         time.sleep(_POLL_S)
 
 
-def _undo_fencing(ctx: Context, host: str, nova: NovaPort) -> None:
-    from instanceha.nova.model import NovaConflict, NovaError
+def _undo_fencing(ctx: Context, host: str, nova: NovaPort, *, enable: bool) -> None:
+    """Clear our force-down (``enable=False``) or our disable (``enable=True``), retrying
+    until Nova accepts: it refuses the unforce while done evacuations of the host remain,
+    which the starting nova-compute completes."""
+    from instanceha.nova.model import NovaError
 
     last = "no answer from Nova"
     while time.monotonic() < ctx.deadline:
@@ -212,16 +215,14 @@ def _undo_fencing(ctx: Context, host: str, nova: NovaPort) -> None:
             if not services:
                 raise OcfError(OcfRc.ERR_CONFIGURED, f"Nova has no nova-compute on host {host}")
             service = services[0]
-            if service.forced_down:
+            if not enable and service.forced_down:
                 nova.unforce_down(host)
                 _LOG.info("cleared forced_down of %s", host)
-            if service.disabled_by_us:
+            if enable and service.disabled_by_us:
                 nova.enable(host)
                 _LOG.info("re-enabled %s (was: %s)", host, service.disabled_reason)
             return
-        except NovaConflict as error:
-            last = str(error)  # done evacuations not yet completed by nova-compute
-        except NovaError as error:
+        except NovaError as error:  # NovaConflict: done evacuations not yet completed
             last = str(error)
         time.sleep(1.0)
     raise OcfError(OcfRc.ERR_GENERIC, f"nova-compute runs but Nova still fences {host}: {last}")
@@ -242,8 +243,12 @@ def start(ctx: Context, params: Params) -> OcfRc:
         _LOG.info("starting %s for Nova host %s", manager.describe(), host)
         with service_failure():
             manager.start(ctx.deadline)
-    _undo_fencing(ctx, host, nova)
+    # unforce, then wait for a heartbeat, then enable: Nova only tells a compute it sees up
+    # to drop the COMPUTE_STATUS_DISABLED trait; enabled earlier, the scheduler kept skipping
+    # the host until nova-compute's next periodic sync (seen on the end-to-end lab)
+    _undo_fencing(ctx, host, nova, enable=False)
     _wait_reported_up(ctx, host, nova)
+    _undo_fencing(ctx, host, nova, enable=True)
     if not manager.is_running():
         raise OcfError(OcfRc.ERR_GENERIC, "nova-compute exited during start (see its log)")
     return OcfRc.SUCCESS
@@ -252,7 +257,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
 def _wait_reported_up(ctx: Context, host: str, nova: NovaPort) -> None:
     """Until Nova sees the service up (its first heartbeat), so that a started resource is a
     host in service and the first deep monitor does not report it degraded. Bounded by the
-    start deadline minus a margin; past it the start still succeeds (the process runs)."""
+    start deadline minus a margin; past it the start goes on (the process runs)."""
     from instanceha.nova.model import NovaError
 
     until = ctx.deadline - _UP_MARGIN_S
