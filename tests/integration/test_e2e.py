@@ -135,8 +135,9 @@ def test_host_crash_recovers_every_protected_instance_exactly_once(lab: E2ELab) 
     assert done <= started, "nova-compute started before the evacuation was finished"
     assert t.first(FORCED_DOWN) is not None
     print(f"crash -> fenced {fenced:.1f} s, -> all instances back {back:.1f} s")
-    # back in service means schedulable again: a new server lands on the returned host
-    lab.nova.boot_servers(1, 1, name="after-recovery", timeout=60)
+    # back in service means schedulable again: a new server lands on the returned host (after
+    # nova-compute syncs its disabled trait to Placement: seconds)
+    lab.nova.wait_schedulable(1, timeout=90)
 
 
 def test_host_hang_is_fenced_and_evacuated(lab: E2ELab) -> None:

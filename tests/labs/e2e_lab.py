@@ -123,6 +123,8 @@ class E2ELab:
             for i in range(1, self.hosts + 1):
                 self.nova.script("compute_ctl.sh", "start", str(i), timeout=60)
             self.nova.reset()
+            for i in range(1, self.hosts + 1):  # the next user may boot on any of them at once
+                self.nova.wait_schedulable(i)
 
     @contextmanager
     def running(self) -> Iterator[E2ELab]:

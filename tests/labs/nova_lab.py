@@ -426,6 +426,31 @@ class NovaLab:
             ids = self.wait_for(f"{count} servers SHUTOFF", lambda: settled("SHUTOFF"), timeout)
         return ids
 
+    def wait_schedulable(self, host: str | int, timeout: float = 120) -> None:
+        """Until a new server boots on ``host`` (then deleted). A host that has just come back
+        (restarted, unforced, enabled) is skipped by the scheduler for a few seconds more,
+        until nova-compute has synced its ``COMPUTE_STATUS_DISABLED`` trait to Placement."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ids = self.boot_servers(host, 1, name="schedulable-probe", timeout=60)
+            except LabError:
+                for server in self.servers():
+                    if server.name.startswith("schedulable-probe"):
+                        self.nova().servers.delete(server.id)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(5)
+                continue
+            for server_id in ids:
+                self.nova().servers.delete(server_id)
+            self.wait_for(
+                "probe deleted",
+                lambda: not [s for s in self.servers(host) if s.name.startswith("schedulable")],
+                60,
+            )
+            return
+
     def servers(self, host: str | int | None = None) -> list[Any]:
         """Every server of every project, optionally only those on ``host``."""
         search: dict[str, Any] = {"all_tenants": 1}
