@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from labs.agents import OCF_DIR, ROOT
+from labs.agents import OCF_DIR, ROOT, install_project
 
 __all__ = ["DTD_DIR", "OCF_DIR", "ROOT", "installed", "need", "ocf_agents"]
 DTD_DIR = Path("/usr/share/resource-agents")
@@ -32,6 +31,5 @@ def installed() -> Path:
     """Install the working tree into the real OCF/fence paths once per run (root only)."""
     if os.geteuid() != 0:
         pytest.skip("installing agents into /usr/lib/ocf needs root")
-    subprocess.run(["make", "-s", "-C", str(ROOT), "install"], check=True,
-                   stdout=subprocess.DEVNULL)
+    install_project()
     return OCF_DIR

@@ -32,11 +32,11 @@ from instanceha.cluster import (
     NodeAttributes,
     successes_since,
 )
+from labs.agents import ROOT, install_project
 from labs.cluster_lab import ClusterLab, LabHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.lab]
 
-ROOT = Path(__file__).resolve().parents[2]
 ALERT_AGENT = Path("/usr/lib/instanceha/alert_fence_event")
 INSTALLED = (Path("/usr/sbin/fence_ipmi"), Path("/usr/sbin/fence_nova"), ALERT_AGENT)
 VICTIM = "comp1"
@@ -79,12 +79,7 @@ def _install_is_current() -> bool:
 def installed(cluster_lab: ClusterLab) -> None:
     """The agents Pacemaker runs are this tree's (``make install`` when they are not)."""
     if not _install_is_current():
-        done = subprocess.run(
-            ["make", "-s", "-C", str(ROOT), "install"],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            pytest.fail(f"make install failed: {done.stderr.strip()[-1000:]}")
+        install_project()
     assert _install_is_current()
 
 

@@ -92,3 +92,12 @@ def process_gone(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state in ("Z", "X") or not os.path.exists(f"/proc/{pid}")
+
+
+def install_project() -> None:
+    """``make install``: the agents where Pacemaker looks for them, the package where
+    /usr/bin/python3 finds it. RuntimeError with make's last words when it fails."""
+    done = subprocess.run(["make", "-s", "-C", str(ROOT), "install"], capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"make install failed: {done.stderr.strip()[-1000:]}")

@@ -233,6 +233,19 @@ class ClusterStatus:
         """Whether ``name`` is known and online."""
         return name in self.nodes and self.nodes[name].online
 
+    def running_on(self, prefix: str) -> list[str]:
+        """Nodes where a started, not failed resource whose id (clone suffix aside) is
+        ``prefix`` runs. Read from the XML: every instance of an anonymous clone carries the
+        clone's id, so :attr:`resources` keeps only one of them."""
+        return [
+            node.get("name", "")
+            for r in ET.fromstring(self.xml).iter("resource")
+            if r.get("id", "").split(":")[0] == prefix
+            and r.get("role") == "Started"
+            and r.get("failed") != "true"
+            for node in r.iterfind("node")
+        ]
+
     def started(self, rsc: str) -> bool:
         """Whether resource ``rsc`` is active and not failed."""
         r = self.resources.get(rsc)
@@ -533,6 +546,18 @@ class ClusterLab:
             timeout=30,
         )
         return ClusterStatus.parse(res.stdout)
+
+    def permanent_attributes(self) -> dict[str, dict[str, str]]:
+        """Permanent node attributes by node name, from the CIB's nodes section (crm_mon
+        shows none for an offline node)."""
+        nodes = ET.fromstring(self.run(["cibadmin", "--query", "--scope", "nodes"]).stdout)
+        return {
+            node.get("uname", node.get("id", "")): {
+                nv.get("name", ""): nv.get("value", "")
+                for nv in node.iterfind("instance_attributes/nvpair")
+            }
+            for node in nodes.iter("node")
+        }
 
     def cib(self) -> str:
         """The live CIB (``cibadmin --query``)."""

@@ -24,13 +24,15 @@ import json
 import subprocess
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
+from instanceha.evacuator.guard import HOLD_ATTRIBUTE
+from labs.agents import install_project
 from labs.cluster_lab import ClusterLab, ClusterStatus
 from labs.nova_lab import LabError, NovaLab
 
@@ -39,10 +41,6 @@ INSTANCEHA = ROOT / "bin" / "instanceha"
 #: Nova lab services a compute host needs on its own loopback (nova-compute reaches for the
 #: database once at start even though it may not use it).
 BRIDGED_PORTS = (5672, 5000, 8774, 8778, 9292, 9696, 3306)
-REQUEST_ATTRIBUTE = "instanceha-evacuate"
-PROGRESS_ATTRIBUTE = "instanceha-evacuation-progress"
-RESULT_ATTRIBUTE = "instanceha-evacuation-result"
-HOLD_ATTRIBUTE = "instanceha-hold"
 OVERLAY = """\
 # nova-compute on an end-to-end lab host: host = the host's hostname (computeN); ${{host}}, not
 # $host: oslo.config reads "$host.log" as option "log" of group "host"
@@ -217,7 +215,7 @@ class E2ELab:
         def started() -> bool:
             st = self.cluster.crm_mon()
             return all(self.service_started(st, n) for n in names) and bool(
-                self.running_on(st, "nova-evacuate")
+                st.running_on("nova-evacuate")
             )
 
         self.cluster.wait_for(started, timeout, "nova-compute on every host and the evacuator")
@@ -229,21 +227,8 @@ class E2ELab:
 
     # -- observation ---------------------------------------------------------------
 
-    @staticmethod
-    def running_on(status: ClusterStatus, prefix: str) -> list[str]:
-        """Nodes where a started resource whose id starts with ``prefix`` runs."""
-        # parsed from the XML: the instances of an anonymous clone all have the clone's id
-        return [
-            node.get("name", "")
-            for r in ET.fromstring(status.xml).iter("resource")
-            if r.get("id", "").split(":")[0] == prefix
-            and r.get("role") == "Started"
-            and r.get("failed") != "true"
-            for node in r.iterfind("node")
-        ]
-
     def service_started(self, status: ClusterStatus, node: str) -> bool:
-        return node in self.running_on(status, "nova-compute")
+        return node in status.running_on("nova-compute")
 
     def nova_service(self, index: int) -> Any:
         services = self.nova.nova().services.list(host=nova_host(index), binary="nova-compute")
@@ -261,7 +246,7 @@ class E2ELab:
     def request(self, index: int) -> str | None:
         """The durable evacuation request attribute of ``compN`` (None when absent)."""
         done = self.cluster.run(
-            ["crm_attribute", "-N", self.node(index), "-n", REQUEST_ATTRIBUTE, "-l", "forever",
+            ["crm_attribute", "-N", self.node(index), "-n", EVACUATE_ATTRIBUTE, "-l", "forever",
              "-q", "-G"],
             check=False,
         )  # fmt: skip
@@ -270,13 +255,11 @@ class E2ELab:
 
     def holds(self) -> dict[str, str]:
         """Nodes the evacuator holds back (mass-failure guard): node -> ``held:<t>``."""
-        nodes = ET.fromstring(self.cluster.run(["cibadmin", "--query", "--scope", "nodes"]).stdout)
-        held = {}
-        for node in nodes.iter("node"):
-            for nv in node.iterfind("instance_attributes/nvpair"):
-                if nv.get("name") == HOLD_ATTRIBUTE and nv.get("value", "").startswith("held:"):
-                    held[node.get("uname", "")] = nv.get("value", "")
-        return held
+        return {
+            node: attrs[HOLD_ATTRIBUTE]
+            for node, attrs in self.cluster.permanent_attributes().items()
+            if attrs.get(HOLD_ATTRIBUTE, "").startswith("held:")
+        }
 
     def set_evacuator_param(self, name: str, value: str) -> None:
         """Change a NovaEvacuate parameter (Pacemaker restarts it) and wait until it runs."""
@@ -284,15 +267,10 @@ class E2ELab:
                           name, "--parameter-value", value])  # fmt: skip
         self.cluster.settle(120)
         self.cluster.wait_for(
-            lambda: bool(self.running_on(self.cluster.crm_mon(), "nova-evacuate")),
+            lambda: bool(self.cluster.crm_mon().running_on("nova-evacuate")),
             60,
             "NovaEvacuate running",
         )
-
-
-def install_project() -> None:
-    """``make install``: the agents where Pacemaker looks for them, the package for python3."""
-    run(["make", "-s", "-C", str(ROOT), "install"], timeout=300)
 
 
 def run(argv: list[str], timeout: float = 120) -> str:

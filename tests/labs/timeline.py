@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE as REQUEST
 from instanceha.cluster.history import FenceHistory
+from instanceha.evacuator.guard import HOLD_ATTRIBUTE as HOLD
+from instanceha.evacuator.worker import RESULT_ATTRIBUTE as RESULT
 from labs.cluster_lab import ClusterLab, ClusterStatus, LabHost
-from labs.e2e_lab import E2ELab
-
-REQUEST = "instanceha-evacuate"
-PROGRESS = "instanceha-evacuation-progress"
-RESULT = "instanceha-evacuation-result"
-HOLD = "instanceha-hold"
 
 # Event kinds, in the order a healthy recovery shows them.
 CRASH = "crash"
@@ -173,7 +169,7 @@ class Observer:
     def _sample_cluster(self) -> None:
         try:
             status = self.cluster.crm_mon()
-            permanent = self._permanent_attributes()
+            permanent = self.cluster.permanent_attributes()
         except Exception as exc:  # a sample may fail while the cluster is busy: try again
             self.errors.append(f"crm_mon: {exc}")
             status, permanent = None, {}
@@ -226,17 +222,6 @@ class Observer:
             kind, what = (FENCED, "fencing") if event.node_was_killed else (UNFENCED, "unfencing")
             self.timeline.add(kind, f"{w.host.name}: {what} ({event.action}) succeeded{by}")
 
-    def _permanent_attributes(self) -> dict[str, dict[str, str]]:
-        """Permanent node attributes (crm_mon shows none for an offline node)."""
-        nodes = ET.fromstring(self.cluster.run(["cibadmin", "--query", "--scope", "nodes"]).stdout)
-        return {
-            node.get("uname", node.get("id", "")): {
-                nv.get("name", ""): nv.get("value", "")
-                for nv in node.iterfind("instance_attributes/nvpair")
-            }
-            for node in nodes.iter("node")
-        }
-
     def _cluster(self, w: Watched, status: ClusterStatus, permanent: dict[str, str]) -> None:
         name = w.host.name
         node = status.nodes.get(name)
@@ -263,7 +248,7 @@ class Observer:
         result = attrs.get(RESULT, "")
         if self._changed(w, RESULT, result) and result:
             self.timeline.add(DONE, f"{name}: result: {result}")
-        running = name in E2ELab.running_on(status, "nova-compute")
+        running = name in status.running_on("nova-compute")
         pending = request.startswith(("requested", "in-progress"))
         gated = online and pending and not running
         if self._changed(w, "gated", gated) and gated:
