@@ -9,7 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labs.agents import libvirtd_sandbox
+from labs.agents import cloud_params, libvirtd_sandbox
+
+
+def compute_sandbox(tmp: Path) -> dict[str, str]:
+    """NovaCompute parameters with its configuration file and pid file under ``tmp``."""
+    config = tmp / "nova.conf"
+    config.write_text("[DEFAULT]\n")
+    return {"domain": "example.com", "binary": "/bin/true", "service_manager": "direct",
+            "config_files": str(config), "pidfile": str(tmp / "nova-compute.pid")}
 
 
 @dataclass(frozen=True)
@@ -22,7 +30,8 @@ class AgentCase:
     required: str | None = None
     #: Whether ocf-tester can run the full start/stop cycle on this machine.
     ocf_tester: bool = True
-    #: Parameters for ocf-tester from a scratch directory (default: pcs_params).
+    #: Parameters that work on this machine from a scratch directory, for ocf-tester and the
+    #: import budget (default: pcs_params).
     sandbox: Callable[[Path], dict[str, str]] | None = None
     #: Extra environment for probes (import budget).
     probe_env: dict[str, str] = field(default_factory=dict)
@@ -31,18 +40,19 @@ class AgentCase:
 CASES: dict[str, AgentCase] = {
     "libvirtd": AgentCase(pcs_params={"service_manager": "auto", "api_timeout": "5"},
                           sandbox=libvirtd_sandbox),
-    # Explicit credentials resolve without contacting Keystone; a real cloud is not needed
-    # for the start/monitor/stop cycle: the worker only talks to Nova when there is work.
+    # A clouds.yaml resolves without contacting Keystone; a real cloud is not needed for the
+    # start/monitor/stop cycle: the worker only talks to Nova when there is work.
     "NovaEvacuate": AgentCase(
-        pcs_params={"auth_url": "http://127.0.0.1:5000/v3", "username": "admin",
-                    "password": "contract-pw", "project_name": "admin",
-                    "user_domain_name": "Default", "project_domain_name": "Default",
+        pcs_params={"cloud": "contract", "clouds_yaml": "/etc/instanceha/clouds.yaml",
                     "evacuation_mode": "tagged", "max_parallel": "4", "poll_interval": "2"},
+        sandbox=lambda tmp: {**cloud_params(tmp, "contract"), "evacuation_mode": "tagged",
+                             "poll_interval": "2", "state_dir": str(tmp / "evacuator")},
     ),
     # Starting nova-compute needs the Nova lab: proven by the end-to-end tests instead.
     "NovaCompute": AgentCase(
         pcs_params={"cloud": "instanceha-lab", "domain": "example.com",
                     "service_manager": "direct", "binary": "/bin/true"},
         ocf_tester=False,
+        sandbox=lambda tmp: {**cloud_params(tmp, "contract"), **compute_sandbox(tmp)},
     ),
 }

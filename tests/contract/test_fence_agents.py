@@ -23,10 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from contract.conftest import ROOT, need
+from contract.conftest import HEAVY, ROOT, imported_modules, need
 
 FENCE_AGENTS = sorted(p.name for p in (ROOT / "fence").glob("fence_*"))
-HEAVY = ("pyghmi", "novaclient", "keystoneauth1", "requests")
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.0.rng")
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
 
@@ -175,21 +174,11 @@ def test_stonith_admin_validate(agent_installed: str) -> None:
     assert bad.returncode != 0 and "power_timeout" in bad.stdout + bad.stderr
 
 
-def _imported(argv: list[str], stdin: str | None) -> set[str]:
-    done = subprocess.run(["/usr/bin/python3", "-X", "importtime", *argv], input=stdin,
-                          capture_output=True, text=True, env=ENV, timeout=60, check=False)
-    modules = {line.rsplit("|", 1)[1].strip().split(".")[0]
-               for line in done.stderr.splitlines()
-               if line.startswith("import time:") and "|" in line}
-    assert modules, done.stderr[-500:]
-    return modules
-
-
 def test_fast_paths_import_no_heavy_client(agent_installed: str) -> None:
     agent = f"/usr/sbin/{agent_installed}"
     good = "".join(f"{k}={v}\n" for k, v in agent_params(agent_installed).items())
     for argv, stdin in (([agent, "-o", "metadata"], None),
                         ([agent], "action=metadata\n"),
                         ([agent], f"action=validate-all\n{good}")):
-        heavy = set(HEAVY) & _imported(argv, stdin)
+        heavy = HEAVY & imported_modules(argv, ENV, stdin)
         assert not heavy, f"{argv} {stdin!r} imported {sorted(heavy)}"

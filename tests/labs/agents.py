@@ -65,6 +65,20 @@ def run_agent(
     return AgentResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
+def cloud_params(tmp: Path, name: str = "sandbox") -> dict[str, str]:
+    """``cloud``/``clouds_yaml`` parameters naming a root-only clouds.yaml under ``tmp``.
+
+    Its credentials resolve without contacting anything (nothing listens on its auth_url
+    unless the Nova lab runs): for agents' validate-all, probes and cheap monitors."""
+    clouds = tmp / "clouds.yaml"
+    clouds.touch(mode=0o600)
+    clouds.write_text(
+        f"clouds:\n  {name}:\n    auth:\n      auth_url: http://127.0.0.1:5000/v3\n"
+        "      username: admin\n      password: sandbox-pw\n      project_name: admin\n"
+        "      user_domain_name: Default\n      project_domain_name: Default\n")
+    return {"cloud": name, "clouds_yaml": str(clouds)}
+
+
 def libvirtd_sandbox(tmp: Path) -> dict[str, str]:
     """libvirtd agent parameters that keep a test daemon's sockets and pid file under ``tmp``."""
     sock_dir = tmp / "libvirt-run"

@@ -27,13 +27,6 @@ import time
 from typing import TYPE_CHECKING
 
 from instanceha.agents._service import service_failure
-from instanceha.cluster import (
-    ClusterError,
-    ClusterNodes,
-    EvacuationRequests,
-    EvacuationState,
-    NodeAttributes,
-)
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMapError
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
@@ -104,6 +97,9 @@ SPEC = AgentSpec(
 def _node(ctx: Context) -> str:
     if ctx.on_node:
         return ctx.on_node
+    # the cluster package costs ~10 ms of imports: only the actions that need it load it
+    from instanceha.cluster import ClusterError, ClusterNodes
+
     try:
         return ClusterNodes().local_name()
     except ClusterError as error:
@@ -170,6 +166,7 @@ def validate_all(ctx: Context, params: Params) -> OcfRc:
 
 def _evacuation_pending(node: str, host: str, nova: NovaPort) -> str | None:
     """Why this host must still wait, or None when nova-compute may start."""
+    from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState
     from instanceha.nova.model import NovaError
 
     try:
@@ -230,6 +227,8 @@ def _undo_fencing(ctx: Context, host: str, nova: NovaPort, *, enable: bool) -> N
 
 def start(ctx: Context, params: Params) -> OcfRc:
     """Publish, gate, start, re-enable (see the module docstring)."""
+    from instanceha.cluster import ClusterError, NodeAttributes
+
     validate_all(ctx, params)
     node, host = _node(ctx), _nova_host(ctx, params)
     manager = _manager(params)

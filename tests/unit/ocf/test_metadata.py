@@ -8,7 +8,7 @@ from instanceha.ocf import ActionSpec, AgentSpec
 from instanceha.ocf.manpage import render_manpage
 from instanceha.ocf.metadata import render_metadata
 from instanceha.spec import Param, ParamSet, ParamType
-from unit.ocf.conftest import SPEC
+from unit.ocf.probe_agent import SPEC
 
 
 def _parse(xml: str) -> ET.Element:

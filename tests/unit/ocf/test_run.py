@@ -78,7 +78,7 @@ def test_action_from_environment_when_no_argument(tmp_path: Path) -> None:
     import io
 
     from instanceha.ocf import run
-    from unit.ocf.conftest import AGENT
+    from unit.ocf.probe_agent import AGENT
 
     out, err = io.StringIO(), io.StringIO()
     rc = run(AGENT, ["Probe"], {**BASE, "__OCF_ACTION": "monitor"}, out, err)
@@ -89,7 +89,7 @@ def test_no_action_at_all_prints_usage() -> None:
     import io
 
     from instanceha.ocf import run
-    from unit.ocf.conftest import AGENT
+    from unit.ocf.probe_agent import AGENT
 
     out, err = io.StringIO(), io.StringIO()
     assert run(AGENT, ["Probe"], {}, out, err) == OcfRc.ERR_ARGS
