@@ -56,7 +56,12 @@ class ManPage:
         for option in self.options:
             out += [".TP", f"\\fB{escape(option.name)}\\fR", escape(option.summary)]
             if option.detail:
-                out += [".br", escape(option.detail)]
+                out += [".br", _lines(option.detail)]
         for heading, body in self.extra_sections:
-            out += [f".SH {heading.upper()}", escape(body)]
+            out += [f".SH {heading.upper()}", _lines(body)]
         return "\n".join(out) + "\n"
+
+
+def _lines(text: str) -> str:
+    """Each line of ``text`` on its own output line (roff would fill them into one)."""
+    return "\n.br\n".join(escape(line) for line in text.splitlines())

@@ -1,7 +1,8 @@
 """Write every agent's man page: ``python3 -m instanceha.manpages OUTDIR``.
 
 OCF agents get ``man7/ocf_instanceha_<Agent>.7``; fence agents, whose modules
-expose ``manpage() -> str``, get ``man8/<name>.8``.
+expose ``manpage() -> str``, get ``man8/<name>.8``; the command gets
+``man8/instanceha.8``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def write_manpages(outdir: str) -> list[str]:
         if callable(render) and isinstance(name, str):
             path = os.path.join(outdir, "man8", f"{name}.8")
             written.append(_write(path, str(render())))
+    from instanceha.cli.manpage import manpage as cli_manpage
+
+    written.append(_write(os.path.join(outdir, "man8", "instanceha.8"), cli_manpage()))
     return written
 
 

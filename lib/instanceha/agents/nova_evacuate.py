@@ -98,11 +98,15 @@ def state_dir(ctx: Context, params: Params) -> str:
     return params.text("state_dir") or os.path.join(ctx.rsctmp, f"NovaEvacuate-{instance}")
 
 
+#: What the worker keeps of the agent's environment: the path, the locale, ocf_log's settings.
+_WORKER_ENV = frozenset({"PATH", "LANG", "HA_LOGFILE", "HA_DEBUGLOG", "HA_debug", "HA_LOGFACILITY",
+                         "HA_DATEFMT"})
+
+
 def _worker(ctx: Context, params: Params) -> DirectDaemon:
     directory = state_dir(ctx, params)
     config = os.path.join(directory, "config.json")
-    env = {k: v for k, v in os.environ.items()
-           if k in ("PATH", "HA_LOGFILE", "HA_debug", "HA_DEBUGLOG", "HA_LOGFACILITY", "LANG")}
+    env = {k: v for k, v in os.environ.items() if k in _WORKER_ENV}
     env["OCF_RESOURCE_INSTANCE"] = ctx.instance
     return DirectDaemon([sys.executable, "-m", _WORKER_MODULE, config],
                         os.path.join(directory, "worker.pid"), executable=sys.executable,

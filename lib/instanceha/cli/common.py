@@ -10,20 +10,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["CliError", "ExitCode", "Io", "write_output"]
+__all__ = ["EXIT_MEANINGS", "CliError", "ExitCode", "Io", "write_output"]
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes of ``instanceha`` (documented in docs/cli.md)."""
+    """Exit codes of ``instanceha`` (meanings in :data:`EXIT_MEANINGS`, docs/cli.md)."""
 
     OK = 0
-    PROBLEM = 1  # the command ran and found a problem (check failed, verify errors)
-    USAGE = 2  # bad command line (argparse)
-    CONFIG = 3  # inventory, input file or credentials invalid or missing
-    MISSING = 4  # a tool or library the command needs is not installed
-    UNAVAILABLE = 5  # the cluster or the cloud could not be asked
-    REFUSED = 6  # the action is unsafe in the current state and was not done
-    INTERNAL = 70  # a bug: please report it with --debug output
+    PROBLEM = 1
+    USAGE = 2
+    CONFIG = 3
+    MISSING = 4
+    UNAVAILABLE = 5
+    REFUSED = 6
+    INTERNAL = 70
+
+
+#: What each exit code means (the man page's EXIT STATUS).
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "done; for check, nothing failed (warnings allowed)",
+    ExitCode.PROBLEM: "the command ran and found a problem (a check failed, verify errors)",
+    ExitCode.USAGE: "bad command line",
+    ExitCode.CONFIG: "inventory, input file or credentials invalid or missing; unknown host",
+    ExitCode.MISSING: "a tool or library the command needs is not installed",
+    ExitCode.UNAVAILABLE: "the cluster or the cloud could not be asked",
+    ExitCode.REFUSED: "the action is unsafe in the current state and was not done",
+    ExitCode.INTERNAL: "a bug: rerun with --debug and report it",
+}
 
 
 class CliError(Exception):

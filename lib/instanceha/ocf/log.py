@@ -1,9 +1,12 @@
 """Logging for agents, compatible with ocf_log.
 
-Lines carry the agent and resource instance (``libvirtd(rsc)[pid]``). They go
-to ``HA_LOGFILE`` (Pacemaker sets it to its own log), debug lines only when
-``HA_debug`` is on (to ``HA_DEBUGLOG`` when set), to syslog when
-``HA_LOGFACILITY`` names a facility and ``/dev/log`` exists, and to stderr when
+Lines carry the agent and resource instance (``libvirtd(rsc)[pid]``) in the
+format of resource-agents' ocf.py (date in ``HA_DATEFMT``). They go to
+``HA_LOGFILE`` (Pacemaker sets it to its own log), all of them also to a
+distinct ``HA_DEBUGLOG``, debug lines only when ``HA_debug`` is on (to
+``HA_DEBUGLOG`` when set, else ``HA_LOGFILE``), to syslog when
+``HA_LOGFACILITY`` names a facility and ``/dev/log`` exists (as ocf_log's
+``logger -t``: tag, level, message), and to stderr when
 it is a terminal or nothing else is configured. Secret values are masked.
 """
 
@@ -14,10 +17,16 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
-__all__ = ["SecretFilter", "setup_logging"]
+__all__ = ["SYSLOG_SOCKET", "SecretFilter", "setup_logging"]
 
-_FORMAT = "%(tag)s[%(process)d]:\t%(asctime)s %(levelname)s: %(message)s"
-_DATEFMT = "%Y/%m/%d_%H:%M:%S"
+#: Where syslog listens (a module attribute so that tests can point it at their own socket).
+SYSLOG_SOCKET = "/dev/log"
+#: resource-agents' file format (its ocf.py): ``libvirtd(rsc)[pid]:<TAB>Nov 21 10:00:00 INFO: ...``
+#: with the date in ``HA_DATEFMT`` (default below, trailing space included).
+_FORMAT = "%(tag)s[%(process)d]:\t%(asctime)s%(levelname)s: %(message)s"
+_DEFAULT_DATEFMT = "%b %d %T "
+#: ocf_log's syslog message (the daemon adds its own time): ``libvirtd(rsc)[pid]: INFO: ...``.
+_SYSLOG_FORMAT = "%(tag)s[%(process)d]: %(levelname)s: %(message)s"
 _MASK = "****"
 
 
@@ -53,7 +62,7 @@ def _file_handler(path: str, level: int) -> logging.Handler | None:
 
 
 def _syslog_handler(facility: str) -> logging.Handler | None:
-    if not facility or facility == "none" or not os.path.exists("/dev/log"):
+    if not facility or facility == "none" or not os.path.exists(SYSLOG_SOCKET):
         return None
     import logging.handlers  # only when syslog is configured: keeps monitors light
 
@@ -61,9 +70,11 @@ def _syslog_handler(facility: str) -> logging.Handler | None:
     if code is None:
         return None
     try:
-        return logging.handlers.SysLogHandler(address="/dev/log", facility=code)
+        handler = logging.handlers.SysLogHandler(address=SYSLOG_SOCKET, facility=code)
     except OSError:
         return None
+    handler.setFormatter(logging.Formatter(_SYSLOG_FORMAT))
+    return handler
 
 
 def setup_logging(
@@ -77,13 +88,17 @@ def setup_logging(
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
     handlers: list[logging.Handler] = []
-    if environ.get("HA_LOGFILE"):
-        handler = _file_handler(environ["HA_LOGFILE"], logging.INFO)
+    logfile, debuglog = environ.get("HA_LOGFILE", ""), environ.get("HA_DEBUGLOG", "")
+    if logfile:
+        handler = _file_handler(logfile, logging.INFO)
         if handler:
             handlers.append(handler)
-    if debug:
-        debug_path = environ.get("HA_DEBUGLOG") or environ.get("HA_LOGFILE")
-        handler = _file_handler(debug_path, logging.DEBUG) if debug_path else None
+    if debuglog and debuglog != logfile:  # as ocf_log: every line, debug ones when HA_debug
+        handler = _file_handler(debuglog, logging.DEBUG)
+        if handler:
+            handlers.append(handler)
+    elif debug and logfile:  # debug lines next to the others in Pacemaker's log
+        handler = _file_handler(logfile, logging.DEBUG)
         if handler:
             handler.addFilter(lambda r: r.levelno < logging.INFO)
             handlers.append(handler)
@@ -96,9 +111,10 @@ def setup_logging(
         handlers.append(stderr)
     tag = f"{agent}({instance})" if instance else agent
     secret_filter = SecretFilter(tag, secrets)
-    formatter = logging.Formatter(_FORMAT, _DATEFMT)
+    formatter = logging.Formatter(_FORMAT, environ.get("HA_DATEFMT") or _DEFAULT_DATEFMT)
     for handler in handlers:
         handler.addFilter(secret_filter)
-        handler.setFormatter(formatter)
+        if handler.formatter is None:
+            handler.setFormatter(formatter)
         logger.addHandler(handler)
     return logger
