@@ -10,7 +10,8 @@ APT_PACKAGES=(
     python3-novaclient python3-keystoneauth1 python3-pyghmi
     ipmitool openipmi iproute2 procps time man-db
 )
-PIP_PACKAGES=(ruff mypy)
+# Pinned: a new release of either may add a rule or a check that fails `make lint`.
+PIP_PACKAGES=(ruff==0.17.5 mypy==2.4.1)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -27,10 +28,8 @@ if ((${#missing[@]})); then
         --no-install-recommends "${missing[@]}"
 fi
 
-for pkg in "${PIP_PACKAGES[@]}"; do
-    /usr/bin/python3 -c "import $pkg" 2>/dev/null ||
-        /usr/bin/python3 -m pip install -q --break-system-packages "$pkg"
-done
+# (pip leaves satisfied pins alone without asking the index)
+/usr/bin/python3 -m pip install -q --break-system-packages --root-user-action=ignore "${PIP_PACKAGES[@]}"
 
 # Each lab installs its own components (idempotent, fast when already done).
 for installer in lab/*/install.sh; do

@@ -5,9 +5,10 @@
 #     python3-keystoneauth1;
 #   * a virtualenv ($NOVALAB_VENV) built on /usr/bin/python3 with pinned
 #     OpenStack services from PyPI (nova 34.0.0, placement 16.0.0,
-#     keystone 30.0.0, glance 33.0.0).
-# The venv is rebuilt only when the pin list (or the Python) changes: a stamp
-# file inside it holds the hash of both.
+#     keystone 30.0.0, glance 33.0.0), every dependency constrained by
+#     constraints.txt (what OpenStack's upper-constraints does for its gates).
+# The venv is rebuilt only when the pins, the constraints or the Python change:
+# a stamp file inside it holds the hash of all three.
 #
 # Usage: lab/nova/install.sh
 set -euo pipefail
@@ -67,9 +68,11 @@ T_APT=$(ts)
 
 # ------------------------------------------------------------------ venv
 PY=/usr/bin/python3
+# Every transitive dependency is held at the version the suite was proven with.
+CONSTRAINTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/constraints.txt
 stamp_of() {
-    { "$PY" -c 'import sys; print(sys.version)'; printf '%s\n' "${PIP_PINS[@]}"; } |
-        sha256sum | cut -d' ' -f1
+    { "$PY" -c 'import sys; print(sys.version)'; printf '%s\n' "${PIP_PINS[@]}"
+        cat "$CONSTRAINTS"; } | sha256sum | cut -d' ' -f1
 }
 STAMP_FILE=$NOVALAB_VENV/.instanceha-pins.sha256
 want=$(stamp_of)
@@ -85,8 +88,8 @@ rm -f "$STAMP_FILE"
 quiet_pip() {
     "$NOVALAB_VENV/bin/pip" "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 }
-quiet_pip install -q -U pip setuptools wheel
-quiet_pip install -q "${PIP_PINS[@]}"
+quiet_pip install -q -c "$CONSTRAINTS" -U pip setuptools wheel
+quiet_pip install -q -c "$CONSTRAINTS" "${PIP_PINS[@]}"
 "$NOVALAB_VENV/bin/pip" check > /dev/null ||
     echo "novalab: warning: pip check reports conflicts (see $NOVALAB_VENV/bin/pip check)" >&2
 echo "$want" > "$STAMP_FILE"
