@@ -35,6 +35,7 @@ from instanceha.service import DirectDaemon, ServiceManager, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 if TYPE_CHECKING:
+    from instanceha.cluster import NodeAttributes
     from instanceha.nova.model import NovaPort
 
 __all__ = ["AGENT", "SPEC", "UNFINISHED_MIGRATION_STATUSES", "main"]
@@ -164,13 +165,20 @@ def validate_all(ctx: Context, params: Params) -> OcfRc:
     return OcfRc.SUCCESS
 
 
+def _attributes() -> NodeAttributes:
+    """The cluster's permanent node attributes (where the evacuation requests live)."""
+    from instanceha.cluster import NodeAttributes
+
+    return NodeAttributes()
+
+
 def _evacuation_pending(node: str, host: str, nova: NovaPort) -> str | None:
     """Why this host must still wait, or None when nova-compute may start."""
     from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState
     from instanceha.nova.model import NovaError
 
     try:
-        request = EvacuationRequests().get(node)
+        request = EvacuationRequests(_attributes()).get(node)
     except (ClusterError, ValueError) as error:
         return f"cannot read the evacuation request: {error}"
     if request is not None and request.state is not EvacuationState.DONE:
@@ -227,13 +235,13 @@ def _undo_fencing(ctx: Context, host: str, nova: NovaPort, *, enable: bool) -> N
 
 def start(ctx: Context, params: Params) -> OcfRc:
     """Publish, gate, start, re-enable (see the module docstring)."""
-    from instanceha.cluster import ClusterError, NodeAttributes
+    from instanceha.cluster import ClusterError
 
     validate_all(ctx, params)
     node, host = _node(ctx), _nova_host(ctx, params)
     manager = _manager(params)
     try:
-        NodeAttributes().set(node, NOVA_HOST_ATTRIBUTE, host)
+        _attributes().set(node, NOVA_HOST_ATTRIBUTE, host)
     except ClusterError as error:
         raise OcfError(OcfRc.ERR_GENERIC, f"cannot publish the Nova host name: {error}") from None
     nova = _nova(params)
