@@ -73,11 +73,11 @@ def compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Compute
                           log_path=params["log_file"])
 
     class Reporting(DirectDaemon):
-        """Nova sees the service alive once the process runs (its first heartbeat)."""
+        """Nova sees the service alive shortly after the process starts (its first heartbeat)."""
 
         def start(self, deadline: float) -> None:
             super().start(deadline)
-            nova.restart_compute(HOST)
+            threading.Timer(0.3, nova.restart_compute, [HOST]).start()
 
     attributes = MemoryAttributes()
     monkeypatch.setattr(nova_compute, "_attributes", lambda: attributes)
@@ -121,9 +121,7 @@ def test_while_nova_cannot_be_asked_it_stays_held_back(compute: Compute) -> None
     assert not compute.daemon.is_running()
 
 
-def test_starts_once_the_evacuation_ends_then_unforces_waits_up_and_enables(
-    compute: Compute,
-) -> None:
+def test_starts_once_the_evacuation_ends_then_unforces_and_enables(compute: Compute) -> None:
     compute.request(EvacuationRequest.in_progress("ctl1", time.time()))
     server = _evacuate_one(compute.nova)
 
@@ -142,6 +140,23 @@ def test_starts_once_the_evacuation_ends_then_unforces_waits_up_and_enables(
     service = compute.nova.list_compute_services(HOST)[0]
     assert (service.state, service.forced_down, service.status) == ("up", False, "enabled")
     assert compute.called("unforce_down") < compute.called("enable")
+
+
+def test_enables_only_once_nova_has_seen_the_first_heartbeat(
+    compute: Compute, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enabled earlier, Nova would not tell the compute to drop its COMPUTE_STATUS_DISABLED
+    trait, and the scheduler would skip the host until nova-compute's next periodic sync."""
+    states_when_enabled = []
+    enable = compute.nova.enable
+
+    def recording_enable(host: str) -> object:
+        states_when_enabled.append(compute.nova.list_compute_services(host)[0].state)
+        return enable(host)
+
+    monkeypatch.setattr(compute.nova, "enable", recording_enable)
+    assert compute.start() == OcfRc.SUCCESS
+    assert states_when_enabled == ["up"]
 
 
 def test_an_admins_disable_is_kept(compute: Compute) -> None:
