@@ -207,39 +207,70 @@ class SystemdUnit:
 
     unit: str
     systemctl: str = "systemctl"
+    #: Where runtime drop-ins go (gone at reboot; a root argument for tests).
+    runtime_dir: str = "/run/systemd/system"
 
     def describe(self) -> str:
         return f"systemd unit {self.unit}"
 
-    def _run(self, verb: str, deadline: float) -> subprocess.CompletedProcess[str]:
+    def _run(self, deadline: float, *args: str) -> subprocess.CompletedProcess[str]:
         import subprocess
 
         timeout = max(1.0, deadline - time.monotonic())
         try:
             return subprocess.run(  # noqa: S603 - argument list, no shell
-                [self.systemctl, verb, self.unit],
+                [self.systemctl, *args],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise ServiceError(f"systemctl {verb} {self.unit} timed out") from None
+            raise ServiceError(f"systemctl {' '.join(args)} timed out") from None
         except OSError as error:
             raise ServiceError(f"cannot run {self.systemctl}: {error.strerror}") from None
 
     def is_running(self) -> bool:
-        return self._run("is-active", time.monotonic() + 10).returncode == 0
+        return self._run(time.monotonic() + 10, "is-active", self.unit).returncode == 0
 
     def start(self, deadline: float) -> None:
-        done = self._run("start", deadline)
+        done = self._run(deadline, "start", self.unit)
         if done.returncode != 0:
             raise ServiceError(f"systemctl start {self.unit} failed: {done.stderr.strip()}")
 
-    def stop(self, deadline: float) -> None:
-        done = self._run("stop", deadline)
+    def runtime_dropin(self, name: str, text: str, deadline: float) -> None:
+        """Put ``text`` in the drop-in ``<unit>.d/<name>.conf`` under ``runtime_dir`` and reload
+        systemd when it changed (idempotent: the same text needs no reload)."""
+        directory = os.path.join(self.runtime_dir, f"{self.unit}.d")
+        path = os.path.join(directory, f"{name}.conf")
+        try:
+            with open(path, encoding="utf-8") as current:
+                if current.read() == text:
+                    return
+        except FileNotFoundError:
+            pass
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as dropin:
+                dropin.write(text)
+        except OSError as error:
+            raise ServiceError(f"cannot write {path}: {error.strerror}") from None
+        done = self._run(deadline, "daemon-reload")
         if done.returncode != 0:
-            raise ServiceError(f"systemctl stop {self.unit} failed: {done.stderr.strip()}")
+            raise ServiceError(f"systemctl daemon-reload failed: {done.stderr.strip()}")
+
+    def triggers(self, deadline: float) -> list[str]:
+        """Units that start this one on demand (libvirtd's sockets): ``TriggeredBy``."""
+        done = self._run(deadline, "show", "--property=TriggeredBy", "--value", self.unit)
+        return done.stdout.split() if done.returncode == 0 else []
+
+    def stop(self, deadline: float) -> None:
+        """Stop the unit and what triggers it: a cluster-stopped service must stay stopped,
+        not come back on the next client connecting to a socket systemd still holds."""
+        units = [self.unit, *self.triggers(deadline)]
+        done = self._run(deadline, "stop", *units)
+        if done.returncode != 0:
+            raise ServiceError(f"systemctl stop {' '.join(units)} failed: {done.stderr.strip()}")
 
 
 def choose_manager(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +48,12 @@ def run_agent(
     timeout_ms: int = 20000,
     check_level: int | None = None,
     extra_env: Mapping[str, str] | None = None,
+    via: Sequence[str] = (),
 ) -> AgentResult:
-    """Run one action with a clean, execd-like environment."""
+    """Run one action with a clean, execd-like environment.
+
+    ``via`` prefixes the command, e.g. the systemd lab's ``boot.sh exec`` to run the
+    agent inside its container (the environment passes through)."""
     path, env = agent_path(name)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env,
            "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": f"test-{name}",
@@ -60,7 +64,7 @@ def run_agent(
     if check_level is not None:
         env["OCF_CHECK_LEVEL"] = str(check_level)
     started = time.monotonic()
-    done = subprocess.run([str(path), action], env=env, capture_output=True, text=True,
+    done = subprocess.run([*via, str(path), action], env=env, capture_output=True, text=True,
                           timeout=timeout_ms / 1000 + 30, check=False)
     return AgentResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 

@@ -16,7 +16,7 @@ from instanceha.agents._service import service_failure
 from instanceha.libvirt_check import LibvirtCheckError, api_round_trip, socket_accepts
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
-from instanceha.service import DirectDaemon, ServiceManager, choose_manager
+from instanceha.service import DirectDaemon, ServiceManager, SystemdUnit, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "SPEC", "main"]
@@ -34,7 +34,10 @@ SPEC = AgentSpec(
         "OCF_CHECK_LEVEL 0 checks the process and that its socket accepts connections; "
         "at OCF_CHECK_LEVEL 10 it also makes a read-only libvirt API call and fails when "
         "no answer comes within api_timeout, so that a hung libvirtd is told apart from a "
-        "dead one. Order it before NovaCompute."
+        "dead one. Under systemd, stop also stops the socket units that would start libvirtd "
+        "again on demand (TriggeredBy), and start disables libvirtd's idle exit (Debian's "
+        "--timeout 120) with a runtime drop-in, so that the cluster alone decides when "
+        "libvirtd runs. Order it before NovaCompute."
     ),
     params=ParamSet(
         (
@@ -107,6 +110,15 @@ SPEC = AgentSpec(
 )
 
 
+#: Debian's unit runs libvirtd with ``--timeout 120`` (LIBVIRTD_ARGS): it would exit when idle,
+#: and the cluster would count a failure. Under systemd, start adds this runtime drop-in (gone
+#: at reboot) so that Pacemaker alone decides when libvirtd stops; an admin's LIBVIRTD_ARGS in
+#: /etc/default/libvirtd (the unit's EnvironmentFile) still wins.
+NO_IDLE_EXIT_DROPIN = "50-instanceha-no-idle-exit"
+NO_IDLE_EXIT = ("# ocf:instanceha:libvirtd: the cluster decides when libvirtd stops\n"
+                "[Service]\nEnvironment=LIBVIRTD_ARGS=\n")
+
+
 def _manager(params: Params) -> ServiceManager:
     argv = [params.text("binary"), "--pid-file", params.text("pidfile")]
     if params.text("config"):
@@ -155,6 +167,8 @@ def start(ctx: Context, params: Params) -> OcfRc:
     if not manager.is_running():
         _LOG.info("starting %s", manager.describe())
         with service_failure():
+            if isinstance(manager, SystemdUnit):
+                manager.runtime_dropin(NO_IDLE_EXIT_DROPIN, NO_IDLE_EXIT, ctx.deadline)
             manager.start(ctx.deadline)
     last = "libvirtd did not come up"
     while time.monotonic() < ctx.deadline:
@@ -175,8 +189,8 @@ def stop(ctx: Context, params: Params) -> OcfRc:
     manager = _manager(params)
     if manager.is_running():
         _LOG.info("stopping %s", manager.describe())
-        with service_failure():
-            manager.stop(ctx.deadline)
+    with service_failure():  # also when it is not running: its sockets may still listen
+        manager.stop(ctx.deadline)
     return OcfRc.SUCCESS
 
 

@@ -1,4 +1,7 @@
-"""Service control: the systemd path through a recording systemctl, the direct path for real."""
+"""Service control: the systemd path through a recording systemctl, the direct path for real.
+
+The systemd path against a real systemd: tests/integration/test_libvirtd_systemd.py.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ case "$1" in
   is-active) test -e "{state}" ;;
   start) touch "{state}" ;;
   stop) rm -f "{state}" ;;
+  show) echo "libvirtd.socket libvirtd-ro.socket" ;;
+  daemon-reload) ;;
   *) exit 1 ;;
 esac
 """
@@ -44,12 +49,24 @@ def test_systemd_unit_drives_systemctl(systemctl: tuple[Path, Path]) -> None:
     assert unit.is_running()
     unit.stop(time.monotonic() + 5)
     assert not unit.is_running()
-    assert log.read_text().split("\n")[:4] == [
+    assert log.read_text().split("\n")[:5] == [
         "is-active libvirtd.service",
         "start libvirtd.service",
         "is-active libvirtd.service",
-        "stop libvirtd.service",
+        "show --property=TriggeredBy --value libvirtd.service",
+        "stop libvirtd.service libvirtd.socket libvirtd-ro.socket",
     ]
+
+
+def test_runtime_dropin_is_written_once_and_reloads_only_on_change(
+    systemctl: tuple[Path, Path], tmp_path: Path
+) -> None:
+    script, log = systemctl
+    unit = SystemdUnit("libvirtd.service", str(script), runtime_dir=str(tmp_path / "run"))
+    for text in ("[Service]\nEnvironment=A=\n", "[Service]\nEnvironment=A=\n", "[Service]\n"):
+        unit.runtime_dropin("50-x", text, time.monotonic() + 5)
+    assert (tmp_path / "run/libvirtd.service.d/50-x.conf").read_text() == "[Service]\n"
+    assert log.read_text().split() == ["daemon-reload", "daemon-reload"]
 
 
 def test_systemd_failure_is_a_service_error(tmp_path: Path) -> None:
