@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Sample, measure, write_section  # noqa: E402
-from instanceha.service import DirectDaemon  # noqa: E402
+from instanceha.agents import nova_compute  # noqa: E402
 from labs.agents import cloud_params, libvirtd_sandbox, run_agent  # noqa: E402
 
 HEARTBEAT = Path("/usr/lib/ocf/resource.d/heartbeat")
@@ -34,8 +34,8 @@ OURS = Path("/usr/lib/ocf/resource.d/instanceha")
 ACTIONS = ("meta-data", "validate-all", "monitor")
 TARGET_MS, TARGET_MB = 60.0, 25.0
 #: Stands in for nova-compute (which needs Nova): like it, an interpreter running a script,
-#: so DirectDaemon recognises it by the script path. Not ``exec sleep``: that process would
-#: run /usr/bin/sleep without the script in its argv and not count as the daemon.
+#: so the agent's DirectDaemon recognises it by the script path. Not ``exec sleep``: that
+#: process would run /usr/bin/sleep without the script in its argv and not count as the daemon.
 STAND_IN = "#!/usr/bin/python3\nimport time\n\ntime.sleep(3600)\n"
 
 
@@ -65,7 +65,7 @@ def _nova_compute(cleanup: ExitStack, work: Path) -> dict[str, str]:
               "service_manager": "direct", "binary": str(binary), "config_files": "",
               "pidfile": str(work / "nova-compute.pid"),
               "log_file": str(work / "nova-compute.out")}
-    daemon = DirectDaemon([str(binary)], params["pidfile"], log_path=params["log_file"])
+    daemon = nova_compute._manager(nova_compute.SPEC.params.parse(params))  # the agent's own
     daemon.start(time.monotonic() + 10)
     cleanup.callback(lambda: daemon.stop(time.monotonic() + 10))
     return params
@@ -127,7 +127,7 @@ def main() -> int:
         "age; without a cluster each pass fails at cibadmin after touching the heartbeat, "
         "and with no evacuation request it never calls Nova); NovaCompute: a stand-in process "
         "(a Python script that sleeps) started under the agent's pid file with "
-        "`instanceha.service.DirectDaemon`, since nova-compute itself needs Nova (the level-0 "
+        "the agent's own `DirectDaemon`, since nova-compute itself needs Nova (the level-0 "
         "monitor only checks that process). Credentials: a `cloud` entry in a clouds.yaml in "
         "the temporary directory, which validate-all resolves without contacting anything.\n\n"
         f"{table}\n\n"

@@ -9,25 +9,13 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
 . "$HERE/common.sh"
+# shellcheck source=SCRIPTDIR/../apt.sh
+. "$HERE/../apt.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
 t0=$(now_ns)
 
 PKGS=(pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents openipmi ipmitool iproute2 procps util-linux)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\n# installed by instanceha lab/cluster/install.sh: no daemon starts at package install\nexit 101\n' \
-      > /usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-  fi
-  log "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2 \
-    || { apt-get update -q -o DPkg::Lock::Timeout=600 >&2 &&
-         DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2; }
-fi
+apt_ensure cluster-lab "${PKGS[@]}"
 
 if [ ! -x "$REMOTED" ]; then
   log "extracting pacemaker-remoted into $REMOTE_ROOT"

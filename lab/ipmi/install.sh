@@ -7,20 +7,12 @@
 #
 # Usage: lab/ipmi/install.sh
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../apt.sh"
 
 PACKAGES=(openipmi ipmitool python3-pyghmi fence-agents)
 
 [ "$(id -u)" = 0 ] || { echo "ipmilab: install.sh must run as root" >&2; exit 1; }
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$pkg" 2> /dev/null || true)
-    [ "$status" = "install ok installed" ] || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "ipmilab: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update -q
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
-fi
+apt_ensure ipmilab "${PACKAGES[@]}"
 command -v ipmi_sim > /dev/null || { echo "ipmilab: ipmi_sim missing after install" >&2; exit 1; }

@@ -14,6 +14,8 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=SCRIPTDIR/../apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../apt.sh"
 
 [ "$(id -u)" = 0 ] || die "install.sh must run as root"
 lab_lock
@@ -38,32 +40,7 @@ PIP_PINS=(
 T0=$EPOCHREALTIME
 
 # ------------------------------------------------------------------ apt
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$pkg" 2> /dev/null || true)
-    [ "$status" = "install ok installed" ] || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    command -v apt-get > /dev/null || die "apt-get not found; cannot install ${missing[*]}"
-    # The lab runs its own mariadb/rabbitmq on private data dirs: keep apt
-    # from starting the system instances (they would take ports 3306/5672).
-    # Many containers already ship such a policy-rc.d; add one only if absent.
-    policy=/usr/sbin/policy-rc.d
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\n# temporary, from instanceha lab/nova/install.sh\nexit 101\n' > "$policy"
-        chmod 0755 "$policy"
-        trap 'rm -f "$policy"' EXIT
-    fi
-    apt_install() {
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-            -o DPkg::Lock::Timeout=600 --no-install-recommends "$@"
-    }
-    echo "novalab: apt-get install ${missing[*]}"
-    if ! apt_install "${missing[@]}"; then
-        apt-get update -q -o DPkg::Lock::Timeout=600
-        apt_install "${missing[@]}"
-    fi
-fi
+apt_ensure novalab "${APT_PACKAGES[@]}"
 T_APT=$(ts)
 
 # ------------------------------------------------------------------ venv

@@ -35,18 +35,13 @@ _SEE_ALSO = ("ocf_instanceha_NovaEvacuate(7), ocf_instanceha_NovaCompute(7), "
              "ocf_instanceha_libvirtd(7), fence_ipmi(8), fence_nova(8), pcs(8), crm_simulate(8)")
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
+    """(name, help, parser) of each subcommand; empty for a leaf command."""
     for action in parser._actions:  # argparse keeps no public list of subparsers
         if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def _helps(parser: argparse.ArgumentParser) -> dict[str, str]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return {choice.dest: choice.help or "" for choice in action._choices_actions}
-    return {}
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            return [(name, helps.get(name, ""), sub) for name, sub in action.choices.items()]
+    return []
 
 
 def _option(action: argparse.Action) -> str:
@@ -61,16 +56,14 @@ def _option(action: argparse.Action) -> str:
 def _commands(parser: argparse.ArgumentParser, prefix: str) -> list[ManOption]:
     """One entry per leaf command: its usage line, help, and options."""
     entries = []
-    helps = _helps(parser)
-    for name, sub in _subcommands(parser).items():
+    for name, summary, sub in _subcommands(parser):
         if _subcommands(sub):
             entries += _commands(sub, f"{prefix}{name} ")
             continue
         options = [f"{_option(a)}: {a.help}" for a in sub._actions
                    if a.help and a.help != argparse.SUPPRESS and a.dest != "help"]
         usage = " ".join(sub.format_usage().split()[1:])
-        entries.append(ManOption(f"{prefix}{name}", helps.get(name, ""),
-                                 "\n".join([usage, *options])))
+        entries.append(ManOption(f"{prefix}{name}", summary, "\n".join([usage, *options])))
     return entries
 
 

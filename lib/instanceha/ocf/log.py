@@ -89,18 +89,15 @@ def setup_logging(
     logger.propagate = False
     handlers: list[logging.Handler] = []
     logfile, debuglog = environ.get("HA_LOGFILE", ""), environ.get("HA_DEBUGLOG", "")
-    if logfile:
-        handler = _file_handler(logfile, logging.INFO)
+    distinct_debuglog = bool(debuglog) and debuglog != logfile
+    files = []
+    if logfile:  # debug lines (HA_debug) go here too unless a distinct HA_DEBUGLOG takes them
+        files.append((logfile, logging.INFO if distinct_debuglog else logging.DEBUG))
+    if distinct_debuglog:  # as ocf_log: every line, and the debug ones
+        files.append((debuglog, logging.DEBUG))
+    for path, level in files:
+        handler = _file_handler(path, level)
         if handler:
-            handlers.append(handler)
-    if debuglog and debuglog != logfile:  # as ocf_log: every line, debug ones when HA_debug
-        handler = _file_handler(debuglog, logging.DEBUG)
-        if handler:
-            handlers.append(handler)
-    elif debug and logfile:  # debug lines next to the others in Pacemaker's log
-        handler = _file_handler(logfile, logging.DEBUG)
-        if handler:
-            handler.addFilter(lambda r: r.levelno < logging.INFO)
             handlers.append(handler)
     syslog = _syslog_handler(environ.get("HA_LOGFACILITY", ""))
     if syslog:

@@ -69,8 +69,8 @@ def compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Compute
     params = {"nova_host": HOST, "service_manager": "direct", "binary": str(binary),
               "config_files": str(config), "pidfile": str(tmp_path / "nova-compute.pid"),
               "log_file": str(tmp_path / "nova-compute.out"), **cloud_params(tmp_path)}
-    daemon = DirectDaemon([str(binary), "--config-file", str(config)], params["pidfile"],
-                          log_path=params["log_file"])
+    daemon = nova_compute._manager(nova_compute.SPEC.params.parse(params))
+    assert isinstance(daemon, DirectDaemon)
 
     class Reporting(DirectDaemon):
         """Nova sees the service alive shortly after the process starts (its first heartbeat)."""
@@ -83,7 +83,7 @@ def compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Compute
     monkeypatch.setattr(nova_compute, "_attributes", lambda: attributes)
     monkeypatch.setattr(nova_compute, "_nova", lambda params: nova)
     monkeypatch.setattr(nova_compute, "_manager", lambda params: Reporting(
-        daemon.argv, params.text("pidfile"), log_path=params.text("log_file")))
+        daemon.argv, daemon.pidfile, log_path=daemon.log_path))
     monkeypatch.setattr(nova_compute, "_POLL_S", 0.05)
     monkeypatch.setattr(nova_compute, "_UP_MARGIN_S", 0.5)
     try:
