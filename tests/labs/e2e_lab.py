@@ -181,7 +181,6 @@ class E2ELab:
                         "config_files": f"{etc}/nova.conf {self.overlay}",
                         "log_file": f"{self.nova.run_dir}/log/nova-compute-e2e.out",
                     },
-                    "start_timeout": "600s",
                 },
                 "nova_evacuate": {
                     "params": {"clouds_yaml": clouds, "poll_interval": self.poll_interval}

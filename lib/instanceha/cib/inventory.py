@@ -150,7 +150,7 @@ class AgentSections:
     nova_evacuate: tuple[tuple[str, str], ...] = ()
     fence_nova: tuple[tuple[str, str], ...] = ()
     fence_ipmi: tuple[tuple[str, str], ...] = ()
-    nova_compute_start_timeout: str = "600s"
+    nova_compute_start_timeout: str = "60s"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from instanceha.cib.inventory import Bmc, Inventory
+from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
 from instanceha.cib.templates import Templates, attr, nvset, once
 
 __all__ = [
@@ -207,7 +208,8 @@ class _Renderer:
         return "\n".join(blocks)
 
     def constraints(self) -> str:
-        blocks = [self.t.fill("constraints", role_attribute=attr(self.inv.role_attribute))]
+        blocks = [self.t.fill("constraints", role_attribute=attr(self.inv.role_attribute),
+                              evacuate_attribute=attr(EVACUATE_ATTRIBUTE))]
         blocks += once([
             self.t.fill("fence-ipmi-avoid", name=attr(c.name))
             for c in self.inv.controllers
