@@ -1,21 +1,23 @@
-"""ocf:instanceha:NovaCompute — gate, run and re-enable nova-compute on a compute node.
+"""ocf:instanceha:NovaCompute — run nova-compute on a compute node, never while it is evacuated.
 
-``start``:
+No action of this agent waits for an evacuation or for Nova: while any action is in flight
+Pacemaker starts no new transition, so a start held open for an evacuation would leave the
+next failed host unfenced (and deadlock with a restarting evacuator).
 
-1. publish this node's Nova host name as the node attribute
-   :data:`~instanceha.hostmap.NOVA_HOST_ATTRIBUTE`;
-2. wait, bounded by the start timeout, until no evacuation of this host is
-   pending or in flight: the durable request is absent or ``done``, and Nova
-   lists no unfinished evacuation migration from this host (while Nova cannot
-   be asked, keep waiting: starting blind could race an evacuation);
-3. start nova-compute (systemd when present, else directly with a pid file);
-4. undo our fencing in Nova: clear ``forced_down`` (Nova refuses while
-   ``done`` evacuation migrations remain; the started nova-compute moves them
-   to ``completed``, so retry until then), then enable the service when it
-   was disabled with our reason marker (an admin's disable is kept).
-
-``monitor`` checks the process; at OCF_CHECK_LEVEL 10 also that Nova reports
-the service up (degraded, not failed, while Nova cannot be reached).
+* The gate is Pacemaker's: the rendered location rule
+  ``location-nova-compute-clone-evacuation-gate`` bans this clone from a node whose durable
+  evacuation request is set and not ``done``; the transition after the evacuator's ``done``
+  starts it.
+* ``start`` publishes the node's Nova host name (:data:`~instanceha.hostmap.NOVA_HOST_ATTRIBUTE`),
+  refuses at once if an evacuation of this node is unfinished anyway (a forced start, a
+  configuration without the rule), starts nova-compute (systemd when present, else directly
+  with a pid file) and sets the transient attribute
+  :data:`~instanceha.evacuator.service_return.SERVICE_ATTRIBUTE` to ``started``: the
+  evacuator then clears our force-down and, once Nova sees the service up, our disable
+  (:mod:`instanceha.evacuator.service_return`).
+* ``stop`` stops nova-compute and removes that attribute.
+* ``monitor`` checks the process; at OCF_CHECK_LEVEL 10 also that Nova reports the service
+  up (degraded, not failed, while Nova cannot be reached or still fences the host).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import time
 from typing import TYPE_CHECKING
 
 from instanceha.agents._service import service_failure
@@ -35,21 +36,12 @@ from instanceha.service import DirectDaemon, ServiceManager, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 if TYPE_CHECKING:
-    from instanceha.cluster import NodeAttributes
+    from instanceha.cluster import NodeAttributes, TransientAttributes
     from instanceha.nova.model import NovaPort
 
-__all__ = ["AGENT", "SPEC", "UNFINISHED_MIGRATION_STATUSES", "main"]
+__all__ = ["AGENT", "SPEC", "main"]
 
 _LOG = logging.getLogger("instanceha")
-_POLL_S = 3.0
-_UP_MARGIN_S = 5.0  # of the start timeout kept back when waiting for the first heartbeat
-
-#: Evacuation migration statuses that mean "still moving away from this host".
-UNFINISHED_MIGRATION_STATUSES = frozenset(
-    {"accepted", "pre-migrating", "migrating", "post-migrating", "queued", "preparing",
-     "running"}
-)
-
 _SERVICE = (
     Param("nova_host", "Nova host name",
           "Nova service host of this node; default: host_map, then domain, then the node name."),
@@ -74,18 +66,20 @@ _SERVICE = (
 SPEC = AgentSpec(
     name="NovaCompute",
     version="1.0",
-    shortdesc="Runs nova-compute once its host's evacuation is finished",
+    shortdesc="Runs nova-compute, never on a host whose evacuation is unfinished",
     longdesc=(
-        "Clone on the compute nodes (pacemaker_remote). start publishes the node's Nova host "
-        "name, waits until no evacuation of this host is pending or in flight, starts "
-        "nova-compute and then undoes the force-down and disable that fencing applied "
-        "(only a disable carrying instanceha's reason marker). monitor checks the process "
-        "and, at OCF_CHECK_LEVEL 10, that Nova reports the service up. Give start a timeout "
-        "long enough for a full evacuation."
+        "Clone on the compute nodes (pacemaker_remote). Pacemaker keeps it stopped on a node "
+        "whose evacuation is unfinished (instanceha's rendered location rule on the durable "
+        "request attribute); no action waits for an evacuation or for Nova. start publishes "
+        "the node's Nova host name, starts nova-compute and sets the transient attribute "
+        "instanceha-nova-compute=started, after which NovaEvacuate undoes the force-down and "
+        "the disable that fencing applied (only a disable carrying instanceha's reason "
+        "marker). stop removes the attribute. monitor checks the process and, at "
+        "OCF_CHECK_LEVEL 10, that Nova reports the service up."
     ),
     params=ParamSet((*CREDENTIAL_PARAMS, *HOSTMAP_PARAMS, *_SERVICE)),
     actions=(
-        ActionSpec("start", timeout=600),
+        ActionSpec("start", timeout=60),
         ActionSpec("stop", timeout=120),
         ActionSpec("monitor", timeout=30, interval=10, depth=0),
         ActionSpec("monitor", timeout=60, interval=60, depth=10),
@@ -172,70 +166,32 @@ def _attributes() -> NodeAttributes:
     return NodeAttributes()
 
 
-def _evacuation_pending(node: str, host: str, nova: NovaPort) -> str | None:
-    """Why this host must still wait, or None when nova-compute may start."""
+def _refuse_if_evacuating(node: str) -> None:
+    """Fail at once (never wait) when this node's evacuation is unfinished."""
     from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState
-    from instanceha.nova.model import NovaError
 
     try:
         request = EvacuationRequests(_attributes()).get(node)
     except (ClusterError, ValueError) as error:
-        return f"cannot read the evacuation request: {error}"
+        raise OcfError(OcfRc.ERR_GENERIC, f"cannot read the evacuation request: {error}") \
+            from None
     if request is not None and request.state is not EvacuationState.DONE:
-        return f"evacuation of {node} is {request.encode()}"
-    try:
-        moving = [m for m in nova.list_evacuations(host)
-                  if m.status in UNFINISHED_MIGRATION_STATUSES]
-    except NovaError as error:
-        return f"cannot ask Nova about evacuations: {error}"
-    if moving:
-        return f"{len(moving)} evacuation(s) from {host} still in flight in Nova"
-    return None
+        raise OcfError(OcfRc.ERR_GENERIC,
+                       f"evacuation of {node} is {request.encode()}: nova-compute must not "
+                       "start before it is done (is the evacuation gate rule missing?)")
 
 
-def _wait_for_gate(ctx: Context, node: str, host: str, nova: NovaPort) -> None:
-    last = None
-    while True:
-        reason = _evacuation_pending(node, host, nova)
-        if reason is None:
-            return
-        if reason != last:
-            _LOG.info("nova-compute held back: %s", reason)
-            last = reason
-        if time.monotonic() + _POLL_S >= ctx.deadline:
-            raise OcfError(OcfRc.ERR_GENERIC, f"start timed out while gated: {reason}")
-        time.sleep(_POLL_S)
+def _transient() -> TransientAttributes:
+    """The cluster's reboot-lifetime node attributes (the return-to-service marker)."""
+    from instanceha.cluster import TransientAttributes
 
-
-def _undo_fencing(ctx: Context, host: str, nova: NovaPort, *, enable: bool) -> None:
-    """Clear our force-down (``enable=False``) or our disable (``enable=True``), retrying
-    until Nova accepts: it refuses the unforce while done evacuations of the host remain,
-    which the starting nova-compute completes."""
-    from instanceha.nova.model import NovaError
-
-    last = "no answer from Nova"
-    while time.monotonic() < ctx.deadline:
-        try:
-            services = nova.list_compute_services(host)
-            if not services:
-                raise OcfError(OcfRc.ERR_CONFIGURED, f"Nova has no nova-compute on host {host}")
-            service = services[0]
-            if not enable and service.forced_down:
-                nova.unforce_down(host)
-                _LOG.info("cleared forced_down of %s", host)
-            if enable and service.disabled_by_us:
-                nova.enable(host)
-                _LOG.info("re-enabled %s (was: %s)", host, service.disabled_reason)
-            return
-        except NovaError as error:  # NovaConflict: done evacuations not yet completed
-            last = str(error)
-        time.sleep(1.0)
-    raise OcfError(OcfRc.ERR_GENERIC, f"nova-compute runs but Nova still fences {host}: {last}")
+    return TransientAttributes()
 
 
 def start(ctx: Context, params: Params) -> OcfRc:
-    """Publish, gate, start, re-enable (see the module docstring)."""
+    """Publish, refuse if evacuating, start, hand over to the evacuator (module docstring)."""
     from instanceha.cluster import ClusterError
+    from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE, STARTED
 
     validate_all(ctx, params)
     node, host = _node(ctx), _nova_host(ctx, params)
@@ -244,39 +200,17 @@ def start(ctx: Context, params: Params) -> OcfRc:
         _attributes().set(node, NOVA_HOST_ATTRIBUTE, host)
     except ClusterError as error:
         raise OcfError(OcfRc.ERR_GENERIC, f"cannot publish the Nova host name: {error}") from None
-    nova = _nova(params)
     if not manager.is_running():
-        _wait_for_gate(ctx, node, host, nova)
+        _refuse_if_evacuating(node)
         _LOG.info("starting %s for Nova host %s", manager.describe(), host)
         with service_failure():
             manager.start(ctx.deadline)
-    # unforce, then wait for a heartbeat, then enable: Nova only tells a compute it sees up
-    # to drop the COMPUTE_STATUS_DISABLED trait; enabled earlier, the scheduler kept skipping
-    # the host until nova-compute's next periodic sync (seen on the end-to-end lab)
-    _undo_fencing(ctx, host, nova, enable=False)
-    _wait_reported_up(ctx, host, nova)
-    _undo_fencing(ctx, host, nova, enable=True)
-    if not manager.is_running():
-        raise OcfError(OcfRc.ERR_GENERIC, "nova-compute exited during start (see its log)")
+    try:
+        _transient().set(node, SERVICE_ATTRIBUTE, STARTED)
+    except ClusterError as error:
+        raise OcfError(OcfRc.ERR_GENERIC,
+                       f"nova-compute runs but the evacuator cannot be told: {error}") from None
     return OcfRc.SUCCESS
-
-
-def _wait_reported_up(ctx: Context, host: str, nova: NovaPort) -> None:
-    """Until Nova sees the service up (its first heartbeat), so that a started resource is a
-    host in service and the first deep monitor does not report it degraded. Bounded by the
-    start deadline minus a margin; past it the start goes on (the process runs)."""
-    from instanceha.nova.model import NovaError
-
-    until = ctx.deadline - _UP_MARGIN_S
-    while time.monotonic() < until:
-        try:
-            services = nova.list_compute_services(host)
-            if services and services[0].state == "up" and not services[0].forced_down:
-                return
-        except NovaError as error:
-            _LOG.debug("waiting for %s to report: %s", host, error)
-        time.sleep(1.0)
-    _LOG.warning("nova-compute of %s runs but Nova does not report it up yet", host)
 
 
 def monitor(ctx: Context, params: Params) -> OcfRc:
@@ -303,10 +237,18 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
 
 
 def stop(ctx: Context, params: Params) -> OcfRc:
-    """Stop nova-compute."""
+    """Stop nova-compute, then withdraw the return-to-service marker (best effort: a stop
+    that fails gets its node fenced)."""
+    from instanceha.cluster import ClusterError
+    from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE
+
     manager = _manager(params)
     with service_failure():
         manager.stop(ctx.deadline)
+    try:
+        _transient().delete(_node(ctx), SERVICE_ATTRIBUTE)
+    except (ClusterError, OcfError) as error:
+        _LOG.warning("cannot withdraw %s: %s", SERVICE_ATTRIBUTE, error)
     return OcfRc.SUCCESS
 
 

@@ -26,6 +26,8 @@ __all__ = ["AGENT", "SPEC", "main", "state_dir"]
 
 _LOG = logging.getLogger("instanceha")
 _WORKER_MODULE = "instanceha.evacuator"
+#: Launches of the worker one start may make before it reports failure.
+_START_LAUNCHES = 3
 
 _TUNING = (
     Param("evacuation_mode", "which instances to evacuate",
@@ -155,7 +157,12 @@ def _raw(value: object) -> str:
 
 
 def start(ctx: Context, params: Params) -> OcfRc:
-    """Launch the worker and wait for its first heartbeat."""
+    """Launch the worker and wait for its first heartbeat (about a second).
+
+    A worker that dies before its first heartbeat is launched again while the start's
+    deadline allows: one crash must not fail the start, since a failed start bans the
+    evacuator from its controller until the failure expires.
+    """
     validate_all(ctx, params)
     worker = _worker(ctx, params)
     if worker.is_running():
@@ -163,19 +170,25 @@ def start(ctx: Context, params: Params) -> OcfRc:
     directory = state_dir(ctx, params)
     _write_config(ctx, params, directory)
     heartbeat = os.path.join(directory, "heartbeat")
-    if os.path.exists(heartbeat):
-        os.unlink(heartbeat)
-    with service_failure():
-        worker.start(ctx.deadline)
-    while time.monotonic() < ctx.deadline:
+    for launch in range(1, _START_LAUNCHES + 1):
         if os.path.exists(heartbeat):
-            _LOG.info("evacuator running (pid %s)", worker.pid())
-            return OcfRc.SUCCESS
-        if not worker.is_running():
+            os.unlink(heartbeat)
+        with service_failure():
+            worker.start(ctx.deadline)
+        while time.monotonic() < ctx.deadline:
+            if os.path.exists(heartbeat):
+                _LOG.info("evacuator running (pid %s)", worker.pid())
+                return OcfRc.SUCCESS
+            if not worker.is_running():
+                break
+            time.sleep(0.1)
+        else:
             raise OcfError(OcfRc.ERR_GENERIC,
-                           f"evacuator exited during start; see {directory}/worker.out")
-        time.sleep(0.1)
-    raise OcfError(OcfRc.ERR_GENERIC, "evacuator did not report its first heartbeat in time")
+                           "evacuator did not report its first heartbeat in time")
+        _LOG.warning("evacuator exited during start (launch %d of %d); see %s/worker.out",
+                     launch, _START_LAUNCHES, directory)
+    raise OcfError(OcfRc.ERR_GENERIC, f"evacuator exited {_START_LAUNCHES} times during "
+                   f"start; see {directory}/worker.out")
 
 
 def monitor(ctx: Context, params: Params) -> OcfRc:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from instanceha.cib.inventory import Bmc, Inventory
-from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
 from instanceha.cib.templates import Templates, attr, nvset, once
+from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
 
 __all__ = [
     "DEFAULT_SCHEMA",

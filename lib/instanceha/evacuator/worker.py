@@ -11,8 +11,14 @@ Each pass (every ``poll_interval`` seconds):
 4. claim each claimable request (``requested``, or a dead owner's stale
    ``in-progress``) and run the engine for it in its own thread; renew the
    claims of running hosts; a finished run completes the request when every
-   protected instance is accounted for, and gives it back for a later retry
-   otherwise.
+   protected instance is accounted for and Nova lists no evacuation from the
+   host still moving, and gives it back for a later retry otherwise;
+5. return hosts whose nova-compute NovaCompute started again to service in
+   Nova (:mod:`instanceha.evacuator.service_return`).
+
+A claimed host's previous result is withdrawn (a new incident never shows the
+last one's result as current) and its progress is published at most every
+``progress_every`` seconds, the latest snapshot always within a pass.
 
 Stopping releases this worker's claims, so another controller (or this one,
 restarted) resumes at once; the engine reads what was done back from Nova.
@@ -35,13 +41,16 @@ from instanceha.cluster import (
     EvacuationState,
     FenceHistory,
     NodeAttributes,
+    TransientAttributes,
 )
 from instanceha.evacuation.config import EngineConfig
 from instanceha.evacuation.engine import EvacuationEngine
 from instanceha.evacuation.outcome import HostProgress, HostReport
 from instanceha.evacuation.policy import PolicyConfig
+from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.evacuator.cib_journal import CibJournal
 from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig, evaluate
+from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
@@ -81,6 +90,7 @@ class Evacuator:
         attributes: NodeAttributes | None = None,
         nodes: ClusterNodes | None = None,
         history: FenceHistory | None = None,
+        transient: MarkerStore | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
@@ -92,9 +102,11 @@ class Evacuator:
         self.requests = EvacuationRequests(self.attrs, clock=self.clock)
         self.nodes = nodes or ClusterNodes()
         self.history = history or FenceHistory()
+        self.service_return = ServiceReturn(transient or TransientAttributes(), lambda: self.nova)
         self._running: dict[str, threading.Thread] = {}
         self._retry_at: dict[str, float] = {}
         self._last_progress: dict[str, float] = {}
+        self._unpublished: dict[str, HostProgress] = {}
         self._guard_reason = ""
         self._lock = threading.Lock()
 
@@ -143,6 +155,7 @@ class Evacuator:
             if node in verdict.held:
                 continue
             self._handle(node, request)
+        self.service_return.run(requests, self.host_map(published))
 
     def _computes(self, published: Mapping[str, str]) -> set[str]:
         try:
@@ -157,6 +170,7 @@ class Evacuator:
             running = node in self._running and self._running[node].is_alive()
         if running:
             self.requests.renew(node, self.settings.owner)
+            self._flush_progress(node)
             return
         if request.state is EvacuationState.DONE:
             return
@@ -184,6 +198,8 @@ class Evacuator:
                 policy=self.settings.policy, journal=journal,
                 on_progress=lambda progress: self._publish_progress(node, progress),
             )
+            self.service_return.withdraw(node)
+            self._withdraw(node, RESULT_ATTRIBUTE)
             self._set(node, PROGRESS_ATTRIBUTE, f"started on {self.settings.owner}")
             report = engine.run(host)
             self._finish(node, report, journal)
@@ -202,7 +218,13 @@ class Evacuator:
     def _finish(self, node: str, report: HostReport, journal: CibJournal) -> None:
         summary = report.summary().splitlines()[0]
         self._set(node, RESULT_ATTRIBUTE, summary)
-        if report.complete:
+        moving = self._still_moving(report.host) if report.complete else 0
+        if moving:
+            _LOG.warning("evacuation of %s accounted for, but Nova lists %d evacuation(s) "
+                         "from %s still moving; retrying in %.0fs", node, moving, report.host,
+                         self.settings.retry_after)
+            self._give_back(node)
+        elif report.complete:
             if self.requests.complete(node, self.settings.owner):
                 _LOG.info("evacuation of %s complete: %s", node, summary)
                 journal.clear(report.host)
@@ -214,6 +236,11 @@ class Evacuator:
                          node, report.error or "pending instances", self.settings.retry_after)
             self._give_back(node)
 
+    def _still_moving(self, host: str) -> int:
+        """Evacuations from ``host`` Nova still works on (whoever started them): the
+        host's nova-compute may start only once there are none."""
+        return sum(m.status in IN_FLIGHT_STATUSES for m in self.nova.list_evacuations(host))
+
     def _give_back(self, node: str) -> None:
         self._retry_at[node] = self.clock.time() + self.settings.retry_after
         try:
@@ -222,15 +249,32 @@ class Evacuator:
             _LOG.warning("cannot release %s: %s", node, error)
 
     def _publish_progress(self, node: str, progress: HostProgress) -> None:
-        now = self.clock.monotonic()
+        """Publish now, or keep it for :meth:`_flush_progress` when the last one is recent."""
+        with self._lock:
+            self._unpublished[node] = progress
         finished = progress.in_flight == 0 and progress.pending == 0
-        recently = now - self._last_progress.get(node, -1e9) < self.settings.progress_every
-        if recently and not finished:
-            return
-        self._last_progress[node] = now
+        if finished:
+            self._flush_progress(node, force=True)
+        else:
+            self._flush_progress(node)
+
+    def _flush_progress(self, node: str, *, force: bool = False) -> None:
+        now = self.clock.monotonic()
+        with self._lock:
+            recently = now - self._last_progress.get(node, -1e9) < self.settings.progress_every
+            progress = None if recently and not force else self._unpublished.pop(node, None)
+            if progress is None:
+                return
+            self._last_progress[node] = now
         self._set(node, PROGRESS_ATTRIBUTE,
                   f"{progress.evacuated}/{progress.total} evacuated, {progress.failed} failed, "
                   f"{progress.skipped} skipped, {progress.in_flight} in flight")
+
+    def _withdraw(self, node: str, name: str) -> None:
+        try:
+            self.attrs.delete(node, name)
+        except ClusterError as error:
+            _LOG.warning("cannot withdraw %s on %s: %s", name, node, error)
 
     def _set(self, node: str, name: str, value: str) -> None:
         try:

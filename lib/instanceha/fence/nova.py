@@ -2,16 +2,19 @@
 
 ``off`` first records the evacuation request durably (a permanent node
 attribute that survives a full cluster restart and shows in ``crm_mon -A``);
-failing that, fencing fails. Then, within ``nova_timeout``, it forces the
-host's nova-compute down and disables it with instanceha's reason marker; if
-Nova or Keystone cannot be reached it still succeeds, since the power device
-in the same topology level has already fenced the host and the evacuator
-retries. ``status`` is *off* while the host's evacuation is pending, so
-``on`` succeeds once its evacuation has finished. ``on`` is declared
-automatic (unfencing) as fence-agents' fabric devices do, but the
-configuration ``instanceha cib render`` writes does not set
-``provides=unfencing``: NovaCompute's start brings a returning host back
-and re-enables it in Nova, and cluster-wide unfencing would hold back every
+failing that, fencing fails. Then it gives Nova at most ``nova_timeout``
+seconds (3 by default) to force the host's nova-compute down and disable it
+with instanceha's reason marker; if Nova or Keystone does not answer in that
+time it still succeeds, since the power device in the same topology level
+has already fenced the host, and the evacuator forces the host down itself
+before evacuating. Fencing is a cluster action: while it is in flight the
+cluster runs no new transition, so it never waits long for Nova.
+``status`` is *off* while the host's evacuation is pending, so ``on``
+succeeds once its evacuation has finished. ``on`` is declared automatic
+(unfencing) as fence-agents' fabric devices do, but the configuration
+``instanceha cib render`` writes does not set ``provides=unfencing``: the
+evacuator returns a host whose nova-compute NovaCompute started again to
+service in Nova, and cluster-wide unfencing would hold back every
 resource of a controller that no device can unfence.
 """
 
@@ -50,7 +53,8 @@ SPEC = FenceAgentSpec(
         *HOSTMAP_PARAMS,
         Param("nova_timeout", "seconds for the Nova calls",
               "Deadline of force-down and disable; past it, fencing succeeds anyway once the "
-              "request is recorded.", type=ParamType.INTEGER, default=20, minimum=1),
+              "request is recorded (the evacuator forces the host down itself).",
+              type=ParamType.INTEGER, default=3, minimum=1, maximum=10),
     )),
     vendor_url="https://docs.openstack.org/nova/",
     fabric_fencing=True,

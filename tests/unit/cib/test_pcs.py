@@ -27,7 +27,7 @@ def test_every_object_becomes_a_command(golden: Path) -> None:
     assert verbs.count("stonith create") == 6  # 5 BMCs, fence_nova
     assert verbs.count("stonith level") == 3
     assert verbs.count("node attribute") == 5
-    assert verbs.count("constraint location") == 5
+    assert verbs.count("constraint location") == 6  # 3 placements, the gate, 2 self-fencing
     assert verbs.count("resource defaults") == 1
     remote = next(c for c in cmds if c[3:6] == ["resource", "create", "comp1"])
     assert remote[6:] == ["ocf:pacemaker:remote", "server=192.0.2.11", "reconnect_interval=60s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from fakes.memory_cib import MemoryAttributes
 from instanceha.clock import SystemClock
 from instanceha.cluster import EvacuationRequest, FenceEvent, FenceState, NodeInfo
 from instanceha.evacuation.config import EngineConfig
+from instanceha.evacuation.outcome import HostProgress
 from instanceha.evacuation.policy import Mode, PolicyConfig
 from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig
+from instanceha.evacuator.service_return import IN_SERVICE, SERVICE_ATTRIBUTE, STARTED
 from instanceha.evacuator.worker import (
     PROGRESS_ATTRIBUTE,
     RESULT_ATTRIBUTE,
@@ -22,6 +25,7 @@ from instanceha.evacuator.worker import (
     EvacuatorSettings,
 )
 from instanceha.hostmap import HostMap
+from instanceha.nova.model import Migration
 
 REQ = "instanceha-evacuate"
 
@@ -51,7 +55,7 @@ def _lab(hosts: int = 4) -> FakeNova:
 
 def _worker(nova: FakeNova, attrs: MemoryAttributes, tmp: Path, *, owner: str = "ctl1",
             guard: GuardConfig | None = None, history: History | None = None,
-            hosts: int = 4) -> Evacuator:
+            hosts: int = 4, transient: MemoryAttributes | None = None) -> Evacuator:
     settings = EvacuatorSettings(
         owner=owner, heartbeat_path=str(tmp / f"hb-{owner}"), poll_interval=0.05,
         stale_after=1.0, retry_after=0.1,
@@ -60,7 +64,8 @@ def _worker(nova: FakeNova, attrs: MemoryAttributes, tmp: Path, *, owner: str = 
         policy=PolicyConfig(mode=Mode.ALL), guard=guard or GuardConfig())
     return Evacuator(settings, lambda: nova, HostMap(), attributes=attrs,
                      nodes=Nodes([f"comp{i}" for i in range(1, hosts + 1)]),  # type: ignore[arg-type]
-                     history=history or History())  # type: ignore[arg-type]
+                     history=history or History(),  # type: ignore[arg-type]
+                     transient=transient if transient is not None else MemoryAttributes())
 
 
 def _until(predicate: Callable[[], bool], worker: Evacuator, timeout: float = 20) -> None:
@@ -159,3 +164,80 @@ def test_history_never_evacuates_a_live_or_long_ago_host(tmp_path: Path, ago: fl
         worker.run_pass()
     assert attrs.get("comp3", REQ) is None
     assert _evacuate_calls(nova) == {}
+
+
+def test_a_new_incident_never_shows_the_previous_result(tmp_path: Path) -> None:
+    nova, attrs = _lab(), MemoryAttributes()
+    nova.add_server("comp1")
+    nova.kill_compute("comp1")
+    attrs.set("comp1", RESULT_ATTRIBUTE, "comp1: 9 evacuated, 0 skipped, 0 failed (last week)")
+    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    worker = _worker(nova, attrs, tmp_path)
+    seen: list[str | None] = []
+    _until(lambda: seen.append(attrs.get("comp1", RESULT_ATTRIBUTE))  # type: ignore[func-returns-value]
+           or (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    assert "last week" not in (attrs.get("comp1", RESULT_ATTRIBUTE) or "")
+    assert all("last week" not in (value or "") for value in seen[1:]), seen
+
+
+def test_done_waits_until_nova_lists_no_evacuation_from_the_host_moving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evacuation someone else started from the host still moves: nova-compute must not
+    start yet, so the request is not completed until it ends."""
+    nova, attrs = _lab(), MemoryAttributes()
+    nova.add_server("comp1")
+    nova.kill_compute("comp1")
+    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    listings = {"moving": 3}
+    real = nova.list_evacuations
+
+    def with_a_foreign_one_moving(host: str) -> list[Migration]:
+        migrations = real(host)
+        if listings["moving"] and migrations and migrations[0].status in ("done", "completed"):
+            listings["moving"] -= 1
+            return [*migrations, replace(migrations[0], id="foreign", status="accepted")]
+        return migrations
+
+    monkeypatch.setattr(nova, "list_evacuations", with_a_foreign_one_moving)
+    worker = _worker(nova, attrs, tmp_path)
+    _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    assert listings["moving"] == 0, "completed while Nova still listed a moving evacuation"
+    assert len(_evacuate_calls(nova)) == 1
+
+
+def test_progress_is_throttled_but_the_latest_snapshot_is_always_published(
+    tmp_path: Path
+) -> None:
+    nova, attrs = _lab(), MemoryAttributes()
+    worker = _worker(nova, attrs, tmp_path)
+    worker.settings = replace(worker.settings, progress_every=3600.0)
+    first = HostProgress("comp1", total=8, evacuated=0, failed=0, skipped=0, in_flight=0,
+                         pending=8)
+    shown = lambda: attrs.get("comp1", PROGRESS_ATTRIBUTE)  # noqa: E731
+    worker._publish_progress("comp1", first)
+    assert shown() == "0/8 evacuated, 0 failed, 0 skipped, 0 in flight"
+    worker._publish_progress("comp1", replace(first, in_flight=8, pending=0))
+    assert "0 in flight" in (shown() or "")  # throttled
+    worker.settings = replace(worker.settings, progress_every=0.0)
+    worker._flush_progress("comp1")  # what every pass does for a running host
+    assert shown() == "0/8 evacuated, 0 failed, 0 skipped, 8 in flight"
+    worker._publish_progress("comp1", replace(first, evacuated=8, pending=0))
+    assert shown() == "8/8 evacuated, 0 failed, 0 skipped, 0 in flight"
+
+
+def test_a_pass_returns_a_restarted_host_to_service(tmp_path: Path) -> None:
+    nova, attrs, markers = _lab(), MemoryAttributes(), MemoryAttributes()
+    nova.add_server("comp1")
+    nova.kill_compute("comp1")
+    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    markers.set("comp1", SERVICE_ATTRIBUTE, STARTED)  # left from before the failure
+    worker = _worker(nova, attrs, tmp_path, transient=markers)
+    _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    assert markers.get("comp1", SERVICE_ATTRIBUTE) is None, "withdrawn when the claim began"
+    assert nova.list_compute_services("comp1")[0].forced_down
+    nova.restart_compute("comp1")
+    markers.set("comp1", SERVICE_ATTRIBUTE, STARTED)  # NovaCompute started it
+    _until(lambda: markers.get("comp1", SERVICE_ATTRIBUTE) == IN_SERVICE, worker)
+    service = nova.list_compute_services("comp1")[0]
+    assert (service.forced_down, service.status, service.state) == (False, "enabled", "up")
