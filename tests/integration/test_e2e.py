@@ -150,23 +150,40 @@ def test_host_hang_is_fenced_and_evacuated(lab: E2ELab) -> None:
     assert (t.since(FENCED) or 0) > 3, "a hang is only seen by the connection monitor's timeout"
 
 
-def test_evacuator_killed_midway_resumes_without_duplicates(lab: E2ELab) -> None:
-    servers, plain = boot(lab, 3, active=8)
+def test_evacuator_killed_twice_once_during_its_own_start(lab: E2ELab) -> None:
+    """SIGKILLed while evacuating 30 instances, then again while NovaEvacuate starts it
+    again: everything recovers with no admin command and no duplicate evacuation."""
+    servers, plain = boot(lab, 3, active=29)
     observer = watch(lab, {3: (servers, plain)})
-    observer.start("crash, then the evacuator is killed in the middle")
+    observer.start("crash, then the evacuator is killed twice")
     lab.cluster.kill_host("comp3")
     observer.wait(lambda t: t.first(EVACUATING) is not None, 60, "evacuation started")
-    killed = _kill_evacuator()
-    assert killed, "no evacuator process to kill"
-    t = recover(observer, ["comp3"])
+    first = _kill_evacuator()
+    assert first, "no evacuator process to kill"
+    second = _kill_evacuator(waiting_for_one_not_in=first, timeout=60)
+    assert second, "NovaEvacuate's start never launched a new worker"
+    recover(observer, ["comp3"])
     check_recovered(lab, 3, servers, plain)
-    assert len(t.kinds(EVACUATING)) >= 1
+    assert lab.cluster.crm_mon().running_on("nova-evacuate"), "the evacuator came back by itself"
 
 
-def _kill_evacuator() -> list[int]:
+def _evacuator_pids() -> list[int]:
     done = subprocess.run(["pgrep", "-f", "-x", r".*-m instanceha\.evacuator .*"],
                           capture_output=True, text=True, check=False)  # fmt: skip
-    pids = [int(p) for p in done.stdout.split()]
+    return [int(p) for p in done.stdout.split()]
+
+
+def _kill_evacuator(waiting_for_one_not_in: list[int] | None = None,
+                    timeout: float = 0) -> list[int]:
+    """SIGKILL every evacuator worker; with ``waiting_for_one_not_in``, first wait for a
+    worker that is not one of those (a new launch: killed before its first heartbeat)."""
+    deadline = time.monotonic() + timeout
+    pids = _evacuator_pids()
+    while waiting_for_one_not_in is not None and time.monotonic() < deadline:
+        pids = [p for p in _evacuator_pids() if p not in waiting_for_one_not_in]
+        if pids:
+            break
+        time.sleep(0.02)
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     return pids
@@ -209,6 +226,66 @@ def test_two_hosts_failing_together(lab: E2ELab) -> None:
         for sid in servers:
             host = getattr(lab.nova.nova().servers.get(sid), "OS-EXT-SRV-ATTR:host")
             assert host == nova_host(3), "the only surviving host takes everything"
+
+
+#: How much later than a lone crash's the fencing of a second host may complete when the
+#: first one's nova-compute is held back (fence history times are whole seconds; a lone
+#: crash is fenced in about 3 s on the lab, the held start of issue 10 delayed it by 37 s).
+FENCING_MARGIN_S = 4.0
+
+
+def test_a_held_back_host_never_delays_fencing_the_next(lab: E2ELab) -> None:
+    """comp1 crashes; while its evacuation still runs it comes back (its nova-compute held
+    back by the gate rule) and comp2 crashes: comp2 is fenced as fast as comp1 was."""
+    lab.set_evacuator_param("stagger_ms", "4000")  # comp1's evacuation outlasts its reboot
+    try:
+        failures = {1: boot(lab, 1, active=4), 2: boot(lab, 2, active=1)}
+        observer = watch(lab, failures)
+        observer.start("crash of comp1; comp2 crashes once comp1 is back and held")
+        lab.cluster.kill_host("comp1")
+        observer.wait(lambda t: t.first(GATED, "comp1") is not None, 120,
+                      "comp1 back online with nova-compute held back")
+        assert (lab.request(1) or "").startswith("in-progress:"), "comp1 still evacuating"
+        comp2_crash = time.time()
+        lab.cluster.kill_host("comp2")
+        t = recover(observer, ["comp1", "comp2"])
+    finally:
+        lab.set_evacuator_param("stagger_ms", "0")
+    lone, fenced2 = t.first(FENCED, "comp1"), t.first(FENCED, "comp2")
+    assert lone is not None and fenced2 is not None, t.render()
+    lone_s, second_s = lone.at - t.t0, fenced2.at - comp2_crash
+    print(f"crash -> fenced: comp1 (lone) {lone_s:.1f} s, comp2 (comp1 held) {second_s:.1f} s")
+    assert second_s <= lone_s + FENCING_MARGIN_S, t.render()
+    for index, (servers, plain) in failures.items():
+        check_recovered(lab, index, servers, plain)
+    done, started = t.since(DONE, "comp1"), t.since(STARTED, "comp1")
+    assert done is not None and started is not None and done <= started, t.render()
+
+
+def test_keystone_frozen_during_fencing(lab: E2ELab) -> None:
+    """Fencing completes within seconds of the power-off although fence_nova cannot reach
+    Nova; the evacuation completes once Keystone answers again."""
+    servers, plain = boot(lab, 2, active=2)
+    observer = watch(lab, {2: (servers, plain)})
+    keystone = lab.nova.pid_of("keystone")
+    observer.start("Keystone frozen, then crash")
+    os.killpg(keystone, signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        lab.cluster.kill_host("comp2")
+        observer.wait(lambda t: t.first(FENCED, "comp2") is not None, 120, "comp2 fenced")
+    finally:
+        os.killpg(keystone, signal.SIGCONT)
+    t = recover(observer, ["comp2"])
+    check_recovered(lab, 2, servers, plain)
+    off, fenced = t.first(POWER_OFF, "comp2"), t.first(FENCED, "comp2")
+    assert off is not None and fenced is not None
+    print(f"power-off -> fencing complete {fenced.at - off.at:.1f} s with Keystone frozen")
+    assert fenced.at - off.at <= KEYSTONE_FROZEN_FENCING_S, t.render()
+
+
+#: fence_nova gives Nova 3 s (its nova_timeout) after fence_ipmi's power cycle; fence
+#: history times are whole seconds. It was 22.7 s when fence_nova waited its old 20 s.
+KEYSTONE_FROZEN_FENCING_S = 8.0
 
 
 def test_mass_failure_guard_holds_until_released(lab: E2ELab) -> None:

@@ -252,7 +252,7 @@ class Observer:
         pending = request.startswith(("requested", "in-progress"))
         gated = online and pending and not running
         if self._changed(w, "gated", gated) and gated:
-            self.timeline.add(GATED, f"{name}: nova-compute start waits for the evacuation")
+            self.timeline.add(GATED, f"{name}: nova-compute held back by the gate rule")
         if self._changed(w, "running", running) and running:
             self.timeline.add(STARTED, f"{name}: nova-compute started by NovaCompute")
 
