@@ -21,6 +21,7 @@ import pytest
 
 from labs.e2e_lab import INSTANCEHA, E2ELab, nova_host
 from labs.nova_lab import FLAVOR_PLAIN, IMAGE_PLAIN
+from labs.op_bounds import check_action_bounds
 from labs.timeline import (
     ALL_INSTANCES,
     DONE,
@@ -44,10 +45,12 @@ RECOVERY_TIMEOUT = 240
 
 @pytest.fixture
 def lab(e2e_lab: E2ELab) -> Iterator[E2ELab]:
-    """The end-to-end lab, every host back in service and no server left after the test."""
+    """The end-to-end lab, every host back in service and no server left after the test;
+    no action of ours ran longer than its documented bound (docs/actions.md) meanwhile."""
     yield e2e_lab
     e2e_lab.wait_ready(timeout=180)
     e2e_lab.nova.delete_all_servers()
+    check_action_bounds(e2e_lab.cluster)
 
 
 def boot(lab: E2ELab, index: int, active: int = 3) -> tuple[dict[str, str], str]:
