@@ -154,6 +154,11 @@ class Scheduler:
             raise SchedulerError(str(err)) from None
         return {n.name: n.kind for n in nodes}, running
 
+    def transition(self, cib_text: str) -> Transition:
+        """What the scheduler would do next with ``cib_text`` as it is (one run)."""
+        return self._simulate(["-x", str(self._file("input", cib_text))], [], None,
+                              execute=False)
+
     # ------------------------------------------------------------- bring-up
 
     def nodes_up(self, cib_text: str) -> str:
