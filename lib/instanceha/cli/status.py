@@ -17,6 +17,7 @@ from instanceha.cib.transition import NodeState
 from instanceha.cluster import (
     EVACUATE_ATTRIBUTE,
     EvacuationRequest,
+    EvacuationState,
     FenceEvent,
     FenceHistory,
     FenceState,
@@ -155,6 +156,15 @@ def _evacuation(attrs: Mapping[str, str]) -> str:
     return "; ".join(parts) or "none"
 
 
+def _evacuating(attrs: Mapping[str, str]) -> bool:
+    """What the gate rule holds nova-compute back for: a request set and not done."""
+    raw = attrs.get(EVACUATE_ATTRIBUTE)
+    try:
+        return raw is not None and EvacuationRequest.decode(raw).state is not EvacuationState.DONE
+    except InvalidRequestValue:
+        return True
+
+
 def _nova(service: ComputeService | None, available: bool) -> str:
     if not available:
         return "?"
@@ -184,6 +194,8 @@ def compute_rows(
         except HostMapError:
             nova_host = name
         services = [s for s in ("libvirtd", "nova-compute") if name in view.running.get(s, ())]
+        if "nova-compute" not in services and _evacuating(view.attributes.get(name, {})):
+            services.append("(nova-compute held back until the evacuation is done)")
         rows.append(ComputeRow(
             node=name,
             nova_host=nova_host,

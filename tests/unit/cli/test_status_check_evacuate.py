@@ -50,13 +50,16 @@ def test_rows_combine_every_source() -> None:
                                                     "down", "disabled", True, "instanceha: x")}
     rows = {r.node: r for r in compute_rows(_view(), [], services)}
     one, two = rows["comp1"], rows["comp2"]
-    assert (one.nova_host, one.pacemaker, one.services) == ("comp1.example.com", "offline", "none")
+    assert (one.nova_host, one.pacemaker, one.services) == (
+        "comp1.example.com", "offline", "(nova-compute held back until the evacuation is done)")
     assert one.last_fencing == "reboot ok 2027-01-15 08:00:00Z by ctl1"
     assert one.evacuation == "in-progress by ctl1 since 2027-01-15 08:00:05Z; 3/5 done"
     assert one.nova == "down disabled forced down (instanceha: x)"
     assert (two.nova_host, two.services, two.nova) == ("nova-2", "libvirtd nova-compute",
                                                        "no nova-compute service")
     assert compute_rows(_view(), ["comp9"], None)[0].pacemaker == "not in cluster"
+    done = _view(attributes={"comp1": {"instanceha-evacuate": f"done:{int(T0)}"}})
+    assert compute_rows(done, ["comp1"], None)[0].services == "none"
     assert compute_rows(_view(), ["comp2"], None)[0].nova == "?"
 
 
