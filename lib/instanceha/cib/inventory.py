@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from instanceha.cib.durations import is_duration
+from instanceha.cib.durations import is_duration, to_ms
 from instanceha.hostmap import HostMap, HostMapError, parse_host_map
 
 __all__ = [
@@ -385,6 +385,13 @@ def _remote(node: _Node | None, base: RemoteSettings) -> RemoteSettings:
         monitor_timeout=node.duration("monitor_timeout", base.monitor_timeout),
         port=node.integer("port", base.port, minimum=1, maximum=65535),
     )
+    if to_ms(settings.reconnect_interval) <= 0:
+        # Pacemaker takes it as the connection's failure-timeout: 0 would keep a failed
+        # connection's fail-count until cleanup (cib_templates/remote.xml.in)
+        raise InventoryError(
+            f"{node.where('reconnect_interval')}: must be longer than 0 (it is also how long "
+            "a failed connection's failures are remembered)"
+        )
     node.done()
     return settings
 

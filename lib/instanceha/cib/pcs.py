@@ -64,6 +64,11 @@ def _with_comments(parent: ET.Element) -> Iterator[tuple[list[str], ET.Element]]
         pending = []
 
 
+def _inner_comments(el: ET.Element) -> list[str]:
+    """The XML comments inside ``el`` (e.g. justifying a meta attribute), in document order."""
+    return [" ".join((c.text or "").split()) for c in el.iter() if _is_comment(c)]
+
+
 def _comment_lines(comments: Sequence[str]) -> list[str]:
     lines = []
     for text in comments:
@@ -103,6 +108,8 @@ def _agent(prim: ET.Element) -> str:
 
 def _primitive(prim: ET.Element, clone: ET.Element | None) -> str:
     for child in prim:
+        if _is_comment(child):
+            continue
         if child.tag not in ("instance_attributes", "meta_attributes", "operations"):
             raise PcsTranslationError(f"primitive {prim.get('id')}: <{child.tag}>")
     params = [_kv(k, v) for k, v in _pairs(_one(prim, "instance_attributes"))]
@@ -120,6 +127,8 @@ def _primitive(prim: ET.Element, clone: ET.Element | None) -> str:
         words += ["meta", *meta]
     if clone is not None:
         for child in clone:
+            if _is_comment(child):
+                continue
             if child.tag not in ("primitive", "meta_attributes"):
                 raise PcsTranslationError(f"clone {clone.get('id')}: <{child.tag}>")
         clone_meta = [_kv(k, v) for k, v in _pairs(_one(clone, "meta_attributes"))]
@@ -134,7 +143,7 @@ def _primitive(prim: ET.Element, clone: ET.Element | None) -> str:
 def _resources(section: ET.Element) -> list[str]:
     lines: list[str] = []
     for comments, el in _with_comments(section):
-        lines += _comment_lines(comments)
+        lines += _comment_lines([*comments, *_inner_comments(el)])
         if el.tag == "primitive":
             lines.append(_primitive(el, None))
         elif el.tag == "clone":

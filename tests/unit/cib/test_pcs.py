@@ -34,10 +34,16 @@ def test_every_object_becomes_a_command(golden: Path) -> None:
                           "op", "monitor", "interval=10s", "timeout=20s",
                           "--no-default-ops", "--force"]
     libvirtd = next(c for c in cmds if c[3:6] == ["resource", "create", "libvirtd"])
-    assert libvirtd[-4:] == ["clone", "libvirtd-clone", "interleave=true", "--no-default-ops"]
+    assert libvirtd[-6:] == ["clone", "libvirtd-clone", "interleave=true",
+                             "migration-threshold=3", "failure-timeout=5min", "--no-default-ops"]
     assert "OCF_CHECK_LEVEL=10" in libvirtd
     nova = next(c for c in cmds if c[3:6] == ["stonith", "create", "fence-nova"])
-    assert nova[-3:] == ["op", "monitor", "interval=60s"] and "meta" not in nova
+    assert nova[-6:] == ["op", "monitor", "interval=60s",
+                         "meta", "migration-threshold=3", "failure-timeout=1min"]
+    evacuate = next(c for c in cmds if c[3:6] == ["resource", "create", "nova-evacuate"])
+    assert evacuate[-4:] == ["meta", "migration-threshold=3", "failure-timeout=2min",
+                             "--no-default-ops"]
+    assert "start-failure-is-fatal=false" in next(c for c in cmds if c[3:5] == ["property", "set"])
     assert any("select_fencing" in " ".join(c) for c in cmds if c[0].startswith("CIB_file"))
 
 
@@ -45,6 +51,11 @@ def test_comments_of_the_templates_become_shell_comments(golden: Path) -> None:
     script = pcs_script(render_cib(load_inventory(golden / "inventory-small.yaml")))
     assert "# Nova may rebuild a host's instances elsewhere only once" in script
     assert "(seen on a live cluster)" in script
+    # comments inside a resource (next to a meta attribute) too, before its command
+    lines = script.splitlines()
+    evacuate = next(i for i, line in enumerate(lines) if "resource create nova-evacuate" in line)
+    assert lines[evacuate - 1].startswith("# ") and "fencing the controller" in " ".join(
+        lines[evacuate - 4:evacuate])
 
 
 def test_values_are_shell_quoted(doc: dict[str, Any]) -> None:

@@ -121,3 +121,26 @@ def test_repeated_objects_carry_their_comment_once(golden: Path) -> None:
     text = render_cib(load_inventory(golden / "inventory-small.yaml"))
     assert text.count("The connection to a compute node") == 1
     assert text.count("A compute is fenced only when") == 1
+    assert text.count("Failure handling (meta attributes)") == 1  # five fence_ipmi devices
+
+
+def test_every_resource_forgets_its_failures(golden: Path) -> None:
+    """Issue 10: nothing may stay banned after a failure (behaviour: test_cib_failure_handling)."""
+    root = ET.fromstring(render_cib(load_inventory(golden / "inventory-small.yaml")))
+    props = {p.get("name"): p.get("value") for p in root.iterfind(
+        "configuration/crm_config/cluster_property_set/nvpair")}
+    assert props["start-failure-is-fatal"] == "false"
+    for prim in root.iter("primitive"):
+        rid = prim.get("id", "")
+        meta: dict[str, str] = {}
+        for clone in root.iterfind("configuration/resources/clone"):
+            if clone.find(f"primitive[@id='{rid}']") is not None:
+                meta.update((p.get("name", ""), p.get("value", ""))
+                            for p in clone.iterfind("meta_attributes/nvpair"))
+        meta.update((p.get("name", ""), p.get("value", ""))
+                    for p in prim.iterfind("meta_attributes/nvpair"))
+        if prim.get("type") == "remote":  # Pacemaker takes reconnect_interval as failure-timeout
+            assert not meta and _params(root, rid)["reconnect_interval"] != "0", rid
+            continue
+        assert int(meta["migration-threshold"]) > 1, rid  # a transient failure is retried
+        assert meta["failure-timeout"] not in ("", "0"), rid
