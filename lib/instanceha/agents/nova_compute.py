@@ -214,14 +214,30 @@ def start(ctx: Context, params: Params) -> OcfRc:
 
 
 def monitor(ctx: Context, params: Params) -> OcfRc:
-    """Process alive; at depth 10 also up in Nova."""
+    """Process alive; at depth 10 also up in Nova, once the evacuator returned the host to
+    service (until then Nova rightly reports it forced down or not yet up)."""
     if not _manager(params).is_running():
         return OcfRc.NOT_RUNNING
     if ctx.check_level < 10 or ctx.is_probe:
         return OcfRc.SUCCESS
+    from instanceha.cluster import ClusterError
+    from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE, STARTED
+
+    try:
+        returning = _transient().get(_node(ctx), SERVICE_ATTRIBUTE) == STARTED
+    except ClusterError as error:
+        _LOG.warning("cannot read %s: %s", SERVICE_ATTRIBUTE, error)
+        return OcfRc.DEGRADED
+    if returning:
+        _LOG.info("nova-compute runs; the evacuator is returning the host to service")
+        return OcfRc.SUCCESS
+    return _nova_reports_up(_nova_host(ctx, params), params)
+
+
+def _nova_reports_up(host: str, params: Params) -> OcfRc:
+    """SUCCESS when Nova reports the service up and not forced down, else DEGRADED."""
     from instanceha.nova.model import NovaError
 
-    host = _nova_host(ctx, params)
     try:
         services = _nova(params).list_compute_services(host)
     except NovaError as error:

@@ -207,7 +207,7 @@ def parse_operations(cib_xml: str) -> list[OperationRecord]:
                         agent_class=rsc.get("class", ""),
                         provider=rsc.get("provider") or None,
                         agent_type=rsc.get("type", ""),
-                        node=op.get("on_node") or state_node,
+                        node=state_node or op.get("on_node", ""),
                         operation=operation,
                         interval_ms=interval,
                         rc=_required(op, "rc-code"),

@@ -1,4 +1,5 @@
-"""NovaCompute's start and stop: seconds, never waiting for an evacuation or for Nova.
+"""NovaCompute's start, stop and deep monitor: seconds, never waiting for an evacuation or for
+Nova.
 
 The evacuation requests and the return-to-service marker live in in-memory node attributes,
 and nova-compute is a real stand-in process run by the agent's DirectDaemon. Nova is never
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from fakes.fake_nova import FakeNova
 from fakes.memory_cib import MemoryAttributes
 from instanceha.agents import nova_compute
 from instanceha.cluster import EvacuationRequests
 from instanceha.cluster.evacuation import EvacuationRequest
-from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE, STARTED
+from instanceha.evacuator.service_return import IN_SERVICE, SERVICE_ATTRIBUTE, STARTED
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE
 from instanceha.ocf import Context, OcfError, OcfRc
 from instanceha.service import DirectDaemon
@@ -41,9 +43,11 @@ class Compute:
     def request(self, request: EvacuationRequest) -> None:
         self.attributes.set(NODE, EvacuationRequests().attribute, request.encode())
 
-    def run(self, action: str) -> OcfRc:
-        handler = {"start": nova_compute.start, "stop": nova_compute.stop}[action]
-        ctx = Context(action=action, on_node=NODE, timeout_s=20.0)
+    def run(self, action: str, check_level: int = 0) -> OcfRc:
+        handler = {"start": nova_compute.start, "stop": nova_compute.stop,
+                   "monitor": nova_compute.monitor}[action]
+        ctx = Context(action=action, on_node=NODE, timeout_s=20.0, check_level=check_level,
+                      interval_ms=60000 if action == "monitor" else 0)
         return handler(ctx, nova_compute.SPEC.params.parse(self.params))
 
 
@@ -100,3 +104,20 @@ def test_stop_withdraws_the_marker(compute: Compute) -> None:
     assert compute.run("stop") == OcfRc.SUCCESS
     assert not compute.daemon.is_running()
     assert compute.transient.get(NODE, SERVICE_ATTRIBUTE) is None
+
+
+def test_deep_monitor_trusts_the_evacuator_while_it_returns_the_host(
+    compute: Compute, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after start Nova still reports the host forced down: that is the evacuator's
+    work in progress (instanceha-nova-compute=started), not a degraded service."""
+    assert compute.run("start") == OcfRc.SUCCESS
+    assert compute.run("monitor", check_level=10) == OcfRc.SUCCESS  # Nova not asked
+    nova = FakeNova(step_seconds=0.01)
+    nova.add_compute(HOST)
+    nova.force_down(HOST)
+    monkeypatch.setattr(nova_compute, "_nova", lambda params: nova)
+    compute.transient.set(NODE, SERVICE_ATTRIBUTE, IN_SERVICE)
+    assert compute.run("monitor", check_level=10) == OcfRc.DEGRADED
+    nova.unforce_down(HOST)
+    assert compute.run("monitor", check_level=10) == OcfRc.SUCCESS
