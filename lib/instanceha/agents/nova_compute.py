@@ -16,8 +16,9 @@ next failed host unfenced (and deadlock with a restarting evacuator).
   evacuator then clears our force-down and, once Nova sees the service up, our disable
   (:mod:`instanceha.evacuator.service_return`).
 * ``stop`` stops nova-compute and removes that attribute.
-* ``monitor`` checks the process; at OCF_CHECK_LEVEL 10 also that Nova reports the service
-  up (degraded, not failed, while Nova cannot be reached or still fences the host).
+* ``monitor`` checks the process; at OCF_CHECK_LEVEL 10, once the evacuator has returned the
+  host to service, also that Nova reports the service up (degraded, not failed, when Nova
+  cannot be reached or reports it down).
 """
 
 from __future__ import annotations
