@@ -111,7 +111,7 @@ class Observer:
         self._seen: dict[tuple[str, str], object] = {}
         self._arrived: set[str] = set()
         self._fence_history = FenceHistory()
-        self._fencings_seen: set[tuple[str, str, float | None]] = set()
+        self._fencings_seen: set[tuple[str, str, str, float | None]] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
@@ -213,7 +213,7 @@ class Observer:
             self.errors.append(f"fence history: {exc}")
             return
         for event in events:
-            key = (event.action, event.state.value, event.completed_at)
+            key = (w.host.name, event.action, event.state.value, event.completed_at)
             done = event.completed_at is not None and event.completed_at >= int(self.timeline.t0)
             if not done or not event.succeeded or key in self._fencings_seen:
                 continue

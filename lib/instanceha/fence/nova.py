@@ -26,8 +26,8 @@ import threading
 import time
 from typing import NoReturn
 
-from instanceha.cluster import ClusterError, EvacuationRequests
-from instanceha.fence_event import is_pending, record_fenced
+from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState
+from instanceha.fence_event import record_fenced
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError
 from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
@@ -70,24 +70,34 @@ class NovaFenceDevice(FenceDevice):
     def __init__(self, params: Params, requests: EvacuationRequests | None = None) -> None:
         self.params = params
         self.requests = requests
+        self._recorded: set[str] = set()  # plugs this invocation's off left pending
 
     def get_power(self, plug: str) -> PowerState:
         try:
+            store = self.requests or EvacuationRequests()
             if not plug:
                 # monitor (Pacemaker passes no target): the device works if the requests,
                 # i.e. the CIB, can be read
-                (self.requests or EvacuationRequests()).all()
+                store.all()
                 return PowerState.ON
-            return PowerState.OFF if is_pending(plug, self.requests) else PowerState.ON
+            request = store.get(plug)
         except (ClusterError, ValueError) as error:
             raise FenceError(ExitCode.GENERIC_ERROR, f"cannot read the request: {error}") \
                 from None
+        if request is not None and request.state is not EvacuationState.DONE:
+            return PowerState.OFF
+        # done since this invocation's off recorded it pending: our fencing took effect and
+        # the evacuator was quicker than the runtime's verification (a host without servers);
+        # an on (reboot's second half) reads the request as it is again
+        return PowerState.OFF if plug in self._recorded else PowerState.ON
 
     def set_power(self, plug: str, state: PowerState) -> None:
         if state is PowerState.ON:
+            self._recorded.discard(plug)
             return  # a returning host needs nothing here: status turns on when it is evacuated
         try:
-            record_fenced(plug, self.requests)
+            if record_fenced(plug, self.requests):
+                self._recorded.add(plug)
         except (ClusterError, ValueError) as error:
             raise FenceError(ExitCode.GENERIC_ERROR,
                              f"cannot record the evacuation request of {plug}: {error}") from None

@@ -105,3 +105,15 @@ def test_monitor_without_a_target_checks_that_the_cib_is_readable() -> None:
 
     with pytest.raises(FenceError, match="cannot read the request"):
         NovaFenceDevice(PARAMS, EvacuationRequests(Unreadable())).get_power("")
+
+
+def test_off_is_verified_even_when_the_evacuator_finishes_first() -> None:
+    """A host without servers: the evacuator may complete the request between fence_nova's
+    off and the runtime's status check. That is our fencing done, not a power-on (the check
+    used to wait its whole power_timeout and fail, and Pacemaker fenced again)."""
+    attrs, requests = _store()
+    device = NovaFenceDevice(PARAMS, requests)
+    device.set_power("comp1", PowerState.OFF)
+    attrs.set("comp1", "instanceha-evacuate", EvacuationRequest.done(time.time()).encode())
+    assert device.get_power("comp1") is PowerState.OFF
+    assert NovaFenceDevice(PARAMS, requests).get_power("comp1") is PowerState.ON  # a status
