@@ -141,6 +141,12 @@ def test_host_crash_recovers_every_protected_instance_exactly_once(lab: E2ELab) 
     # back in service means schedulable again: a new server lands on the returned host (after
     # nova-compute syncs its disabled trait to Placement: seconds)
     lab.nova.wait_schedulable(1, timeout=90)
+    # a clean recovery leaves no failed action of ours in crm_mon (the first deep monitor
+    # after the start used to report OCF_DEGRADED while the host was being returned)
+    failed = lab.cluster.crm_mon().failed_actions()
+    print("failed actions:", failed or "none")
+    ours = ("nova-compute", "libvirtd", "nova-evacuate", "fence-")
+    assert not [f for f in failed if f.startswith(ours)], failed
 
 
 def test_host_hang_is_fenced_and_evacuated(lab: E2ELab) -> None:

@@ -246,6 +246,14 @@ class ClusterStatus:
             for node in r.iterfind("node")
         ]
 
+    def failed_actions(self) -> list[str]:
+        """crm_mon's "Failed Resource Actions", one ``<op_key> on <node>: <status>`` each."""
+        return [
+            f"{f.get('op_key', '')} on {f.get('node', '')}: {f.get('exitreason') or ''}"
+            f"{f.get('exitstatus', '')}"
+            for f in ET.fromstring(self.xml).iter("failure")
+        ]
+
     def started(self, rsc: str) -> bool:
         """Whether resource ``rsc`` is active and not failed."""
         r = self.resources.get(rsc)
