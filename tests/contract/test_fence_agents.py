@@ -5,7 +5,8 @@ checked, each through the installed ``/usr/sbin/<agent>`` as pacemaker-fenced
 runs it:
 
 * ``-o metadata`` (argv and stdin) is well-formed fence-agents metadata that
-  pcs's schema accepts, and ``stonith_admin --metadata`` and ``pcs stonith
+  fence-agents' own schema (``metadata.rng``: a failure, never a skip, when it
+  is missing) and pcs's schema accept, and ``stonith_admin --metadata`` and ``pcs stonith
   describe`` read it;
 * ``pcs -f <cib> stonith create`` accepts valid parameters (and deprecated
   aliases) without ``--force`` and rejects an unknown one naming it;
@@ -27,6 +28,8 @@ from contract.conftest import HEAVY, ROOT, imported_modules, need
 
 FENCE_AGENTS = sorted(p.name for p in (ROOT / "fence").glob("fence_*"))
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.0.rng")
+#: fence-agents' own schema of fence metadata (Debian's fence-agents package).
+FENCE_RNG = Path("/usr/share/cluster/relaxng/metadata.rng")
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
 
 #: Valid parameter sets for agents whose checks go beyond their required parameters.
@@ -104,6 +107,15 @@ def test_metadata_is_fence_agents_format(agent_installed: str) -> None:
     if PCS_RNG.exists():
         schema = etree.RelaxNG(file=str(PCS_RNG))
         assert schema.validate(etree.fromstring(metadata(agent).encode())), schema.error_log
+
+
+def test_metadata_is_valid_for_fence_agents_schema(agent_installed: str) -> None:
+    assert FENCE_RNG.exists(), f"{FENCE_RNG} missing: apt-get install fence-agents"
+    from lxml import etree  # python3-lxml: a test dependency, never skipped here
+
+    schema = etree.RelaxNG(file=str(FENCE_RNG))
+    document = etree.fromstring(metadata(agent_installed).encode())
+    assert schema.validate(document), schema.error_log
 
 
 def test_stonith_admin_reads_the_metadata(agent_installed: str) -> None:

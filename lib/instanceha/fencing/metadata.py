@@ -1,7 +1,8 @@
 """Fence agent metadata XML in the format of ClusterLabs fence-agents.
 
 What Pacemaker (``stonith_admin --metadata``, ``crm_resource --show-metadata``)
-and pcs (which validates it against its ``ocf-1.0.rng``) read:
+and pcs (which validates it against its ``ocf-1.0.rng``) read, valid against
+fence-agents' ``metadata.rng`` too:
 
 * ``<resource-agent name=… shortdesc=…>`` with ``<longdesc>`` and ``<vendor-url>``;
 * one ``<parameter>`` per name with ``<getopt mixed="-a, --ip=[ip]"/>``,
@@ -9,6 +10,9 @@ and pcs (which validates it against its ``ocf-1.0.rng``) read:
   ``<option>`` children, booleans defaulting to ``0``/``1``) and
   ``<shortdesc lang="en">``; a renamed parameter's new name carries
   ``obsoletes="old"`` and the old name follows as a copy with ``deprecated="1"``;
+  no ``<longdesc>`` inside a parameter: fence-agents' own schema
+  (``/usr/share/cluster/relaxng/metadata.rng``) rejects it, so the long texts,
+  allowed values and bounds live in the man page (:mod:`instanceha.fencing.docs`);
 * ``<actions>``: ``on`` is ``automatic="1"`` for fabric fencing (Pacemaker
   unfences the host when it rejoins), ``automatic="0"`` otherwise.
 
@@ -64,14 +68,6 @@ def _parameter(spec: FenceAgentSpec, parent: ET.Element, param: Param, name: str
     ET.SubElement(el, "getopt", mixed=getopt_text(spec, param))
     _content(spec, el, param)
     ET.SubElement(el, "shortdesc", lang="en").text = param.shortdesc
-    # pcs shows a parameter's longdesc instead of its shortdesc: keep it self-contained
-    extra = param.describe_values()
-    base = param.longdesc or (f"{param.shortdesc.rstrip('.')}." if extra else "")
-    details = " ".join(p for p in (base, extra) if p)
-    if alias_of is not None:
-        details = f"Deprecated: use {alias_of}. {details}".strip()
-    if details:
-        ET.SubElement(el, "longdesc", lang="en").text = details
 
 
 def render_metadata(spec: FenceAgentSpec) -> str:

@@ -22,6 +22,8 @@ from unit.fencing.fence_fakes import FABRIC_SPEC, POWER_SPEC
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "fence"
 REGEN = os.environ.get("INSTANCEHA_REGEN_GOLDEN") == "1"
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.0.rng")
+#: fence-agents' own schema of its metadata (Debian's fence-agents package).
+FENCE_RNG = Path("/usr/share/cluster/relaxng/metadata.rng")
 
 
 def _agent_specs() -> dict[str, FenceAgentSpec]:
@@ -102,3 +104,23 @@ def test_metadata_is_valid_for_pcs(name: str) -> None:
     schema = etree.RelaxNG(file=str(PCS_RNG))
     document = etree.fromstring(render_metadata(SPECS[name]).encode())
     assert schema.validate(document), schema.error_log
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_metadata_is_valid_for_fence_agents(name: str) -> None:
+    etree = pytest.importorskip("lxml.etree")
+    if not FENCE_RNG.exists():
+        pytest.skip(f"{FENCE_RNG} not installed (fence-agents); tests/contract requires it")
+    schema = etree.RelaxNG(file=str(FENCE_RNG))
+    document = etree.fromstring(render_metadata(SPECS[name]).encode())
+    assert schema.validate(document), schema.error_log
+
+
+@pytest.mark.parametrize("name", sorted(_agent_specs()))
+def test_long_texts_stay_in_the_man_page(name: str) -> None:
+    spec = SPECS[name]
+    page = render_manpage(spec)
+    for param in spec.all_params:
+        if param.longdesc:
+            first_words = " ".join(param.longdesc.split()[:4])
+            assert first_words in " ".join(page.replace("\\", "").split()), param.name
