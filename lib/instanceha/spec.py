@@ -9,6 +9,8 @@ Only the standard library is used: this module is on every agent's fast path.
 from __future__ import annotations
 
 import enum
+import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -20,6 +22,8 @@ __all__ = [
     "Param",
     "ParamSet",
     "Params",
+    "SECRET_FIELD_NAMES",
+    "SecretMask",
     "Value",
     "parse_bool",
 ]
@@ -29,6 +33,78 @@ Value = str | int | bool | None
 #: Spellings Pacemaker users write for booleans (ocf-shellfuncs' ocf_is_true and fence-agents).
 TRUE_WORDS = frozenset({"1", "yes", "y", "true", "on", "ja", "enable", "enabled"})
 FALSE_WORDS = frozenset({"0", "no", "n", "false", "off", "nein", "disable", "disabled", ""})
+
+
+#: Field names whose values are secrets wherever they appear (``password=…``, ``'password': …``),
+#: besides the names of the parameters an agent declares secret.
+SECRET_FIELD_NAMES = ("password", "passwd", "secret")
+_MASK = "****"
+
+
+class SecretMask(logging.Filter):
+    """The one secret scrubber of every runtime (OCF agents, fence agents, the evacuator).
+
+    Masks *values*, never substrings of other words:
+
+    * the value of a secret field, known or not: ``password=…``, ``--passwd …``-style
+      ``name=value``/``name: value`` pairs, quoted or not (``OS_PASSWORD='x y'``,
+      ``{'application_credential_secret': 'x'}``), for :data:`SECRET_FIELD_NAMES` and
+      the ``names`` given;
+    * a known secret value where it stands as a whole token: not preceded or followed
+      by a letter, digit or underscore. A password ``o`` leaves "action" alone.
+
+    As a :class:`logging.Filter` it masks the message, the traceback and the stack of
+    every record; :meth:`add` takes values learnt later (a ``password_script`` answer,
+    a password read from secure.yaml).
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), names: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._values: set[str] = set()
+        self._by_value: re.Pattern[str] | None = None
+        words = sorted({*SECRET_FIELD_NAMES, *(n for n in names if n)}, key=len, reverse=True)
+        self._by_field = re.compile(
+            r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(w) for w in words) + r")(?![A-Za-z0-9_])"
+            r"""(?P<sep>["']?[ \t]*[=:][ \t]*)(?:(?P<q>["'])(?P<quoted>.*?)(?P=q)"""
+            r"""|(?P<bare>[^\s"',;&)}\]]+))""",
+            re.IGNORECASE,
+        )
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Mask these values from now on (empty values are ignored)."""
+        fresh = {s for s in secrets if s} - self._values
+        if not fresh:
+            return
+        self._values |= fresh
+        alternatives = "|".join(re.escape(v) for v in sorted(self._values, key=len, reverse=True))
+        self._by_value = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+    @staticmethod
+    def _field(match: re.Match[str]) -> str:
+        whole, start = match.group(0), match.start()
+        value = "quoted" if match.group("q") else "bare"
+        begin, end = match.start(value) - start, match.end(value) - start
+        return whole[:begin] + _MASK + whole[end:]
+
+    def mask(self, text: str) -> str:
+        """``text`` with secret field values and whole-token secrets replaced by ``****``."""
+        if self._by_value is not None:
+            text = self._by_value.sub(_MASK, text)
+        return self._by_field.sub(self._field, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        return True
 
 
 class ParamType(enum.Enum):
@@ -242,6 +318,15 @@ class ParamSet:
                 values[param.name] = param.default
         secrets = [p.name for p in self.params if p.secret]
         return Params(values, secrets)
+
+    def secret_mask(self, raw: Mapping[str, str] | None = None) -> SecretMask:
+        """A mask for the secret parameters' names and aliases and their raw values.
+
+        Built from raw values (keyed by name or alias), so that even a parameter error
+        is reported masked.
+        """
+        names = [n for p in self.params if p.secret for n in (p.name, *p.aliases)]
+        return SecretMask(((raw or {}).get(n, "") for n in names), names)
 
     def unknown(self, names: Iterable[str]) -> list[str]:
         """The names that match no parameter or alias."""

@@ -2,7 +2,9 @@
 
 CONFIG.json (root-only, written by NovaEvacuate's start) holds the agent's
 parameters, the heartbeat path and the owner name. SIGTERM stops the worker
-cleanly: it releases its claims for prompt resumption elsewhere.
+cleanly: it releases its claims for prompt resumption elsewhere. Every line the
+worker logs, tracebacks included, goes through the agents' secret mask, which
+also learns the secrets read from clouds.yaml/secure.yaml.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from instanceha.cluster import ClusterError, ClusterNodes
 from instanceha.evacuation.config import EngineConfig
@@ -23,9 +27,12 @@ from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
 from instanceha.nova.model import NovaPort
 from instanceha.ocf.log import setup_logging
 from instanceha.openstack_params import cloud_config, host_map
-from instanceha.spec import ParamError, Params
+from instanceha.spec import ParamError, Params, SecretMask
 
-__all__ = ["main", "settings_from"]
+if TYPE_CHECKING:
+    from instanceha.nova.credentials import CloudConfig
+
+__all__ = ["main", "nova_factory", "settings_from", "worker_logging"]
 
 
 def settings_from(params: Params, owner: str, heartbeat: str) -> EvacuatorSettings:
@@ -61,6 +68,34 @@ def _owner(configured: str) -> str:
         return socket.gethostname().split(".")[0]
 
 
+def worker_logging(params: Params, environ: Mapping[str, str]) -> SecretMask:
+    """Log like the agent (same tag, same files), masking NovaEvacuate's secrets."""
+    from instanceha.agents.nova_evacuate import SPEC
+
+    mask = SPEC.params.secret_mask()
+    mask.add(*params.secret_values())
+    setup_logging("NovaEvacuate", environ.get("OCF_RESOURCE_INSTANCE", ""), environ, mask=mask)
+    return mask
+
+
+def _connect(config: CloudConfig) -> NovaPort:
+    from instanceha.nova.client import NovaClient
+
+    return NovaClient(config)
+
+
+def nova_factory(params: Params, mask: SecretMask, environ: Mapping[str, str],
+                 client: Callable[[CloudConfig], NovaPort] = _connect) -> Callable[[], NovaPort]:
+    """Opens Nova from the parameters; the secrets resolved on the way join ``mask``."""
+
+    def nova() -> NovaPort:
+        config = cloud_config(params, environ)
+        mask.add(config.password or "", config.application_credential_secret or "")
+        return client(config)
+
+    return nova
+
+
 def main() -> None:
     """Run the worker until SIGTERM."""
     from instanceha.agents.nova_evacuate import SPEC
@@ -75,14 +110,8 @@ def main() -> None:
     except ParamError as error:
         sys.stderr.write(f"evacuator: {error}\n")
         sys.exit(6)
-    setup_logging("NovaEvacuate", os.environ.get("OCF_RESOURCE_INSTANCE", ""), os.environ,
-                  params.secret_values())
-
-    def nova() -> NovaPort:
-        from instanceha.nova.client import NovaClient
-
-        return NovaClient(cloud_config(params, os.environ))
-
+    mask = worker_logging(params, os.environ)
+    nova = nova_factory(params, mask, os.environ)
     settings = settings_from(params, _owner(payload.get("owner", "")), payload["heartbeat"])
     evacuator = Evacuator(settings, nova, host_map(params))
     stop = threading.Event()

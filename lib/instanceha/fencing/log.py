@@ -3,8 +3,9 @@
 Lines go to stderr (warnings and errors; everything with ``verbose``; nothing
 with ``quiet``), where pacemaker-fenced picks them up, and, with
 ``debug_file``, every line is appended to that file, created with mode 0600.
-Secret values are masked in every line, including values learnt after setup
-(a password read by ``password_script``).
+Secrets are masked in every line and traceback, including values learnt after
+setup (a password read by ``password_script``), by the one scrubber of every
+runtime, :class:`~instanceha.spec.SecretMask`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
 from typing import TextIO
+
+from instanceha.spec import SecretMask
 
 __all__ = ["LOGGER_NAME", "TRACE", "SecretMask", "open_private", "setup_logging"]
 
@@ -21,37 +23,6 @@ LOGGER_NAME = "instanceha"
 #: Below DEBUG: only ``debug_file`` records it (tracebacks of unexpected failures).
 TRACE = 5
 _FORMAT = "%(asctime)s %(levelname)s: %(message)s"
-_MASK = "****"
-
-
-class SecretMask(logging.Filter):
-    """Replaces every known secret in a record's message with ``****``."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self._secrets: list[str] = []
-        self.add(*secrets)
-
-    def add(self, *secrets: str) -> None:
-        """Mask these values from now on (empty values are ignored)."""
-        self._secrets = sorted({*self._secrets, *(s for s in secrets if s)}, key=len,
-                               reverse=True)
-
-    def mask(self, text: str) -> str:
-        """``text`` with every secret replaced."""
-        for secret in self._secrets:
-            text = text.replace(secret, _MASK)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = self.mask(record.getMessage())
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            if record.exc_text:
-                record.exc_text = self.mask(record.exc_text)
-            record.msg, record.args = message, None
-        return True
 
 
 def open_private(path: str) -> TextIO:

@@ -178,7 +178,7 @@ class _Invocation:
               environ: Mapping[str, str]) -> int:
         spec = self.agent.spec
         raw = _read_options(spec, argv, stdin)
-        self.mask.add(*(raw.values.get(p.name, "") for p in spec.all_params if p.secret))
+        self.mask = spec.all_params.secret_mask(raw.values)
         _setup_logging(raw, self.streams.stderr, self.mask)
         if environ.get("PCMK_service"):
             _LOG.debug("run by %s, options from %s", environ["PCMK_service"], raw.source)

@@ -7,7 +7,8 @@ distinct ``HA_DEBUGLOG``, debug lines only when ``HA_debug`` is on (to
 ``HA_DEBUGLOG`` when set, else ``HA_LOGFILE``), to syslog when
 ``HA_LOGFACILITY`` names a facility and ``/dev/log`` exists (as ocf_log's
 ``logger -t``: tag, level, message), and to stderr when
-it is a terminal or nothing else is configured. Secret values are masked.
+it is a terminal or nothing else is configured. Secrets are masked in every line and
+traceback by the one scrubber, :class:`~instanceha.spec.SecretMask`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
-__all__ = ["SYSLOG_SOCKET", "SecretFilter", "setup_logging"]
+from instanceha.spec import SecretMask
+
+__all__ = ["SYSLOG_SOCKET", "SecretMask", "TagFilter", "setup_logging"]
 
 #: Where syslog listens (a module attribute so that tests can point it at their own socket).
 SYSLOG_SOCKET = "/dev/log"
@@ -27,24 +30,17 @@ _FORMAT = "%(tag)s[%(process)d]:\t%(asctime)s%(levelname)s: %(message)s"
 _DEFAULT_DATEFMT = "%b %d %T "
 #: ocf_log's syslog message (the daemon adds its own time): ``libvirtd(rsc)[pid]: INFO: ...``.
 _SYSLOG_FORMAT = "%(tag)s[%(process)d]: %(levelname)s: %(message)s"
-_MASK = "****"
 
 
-class SecretFilter(logging.Filter):
-    """Adds the ``tag`` field and replaces secret values with a mask."""
+class TagFilter(logging.Filter):
+    """Adds the ``tag`` field (``Agent(instance)``) of ocf_log's line format."""
 
-    def __init__(self, tag: str, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, tag: str) -> None:
         super().__init__()
         self.tag = tag
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.tag = self.tag
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, _MASK)
-            record.msg, record.args = message, None
         return True
 
 
@@ -78,9 +74,13 @@ def _syslog_handler(facility: str) -> logging.Handler | None:
 
 
 def setup_logging(
-    agent: str, instance: str, environ: Mapping[str, str], secrets: Iterable[str] = ()
+    agent: str, instance: str, environ: Mapping[str, str], secrets: Iterable[str] = (),
+    mask: SecretMask | None = None,
 ) -> logging.Logger:
-    """Configure and return the ``instanceha`` logger for one agent invocation."""
+    """Configure and return the ``instanceha`` logger for one agent invocation.
+
+    ``mask`` (else a new one) scrubs every line; ``secrets`` are added to it.
+    """
     logger = logging.getLogger("instanceha")
     for old in list(logger.handlers):
         logger.removeHandler(old)
@@ -107,10 +107,13 @@ def setup_logging(
         stderr.setLevel(logging.DEBUG if debug else logging.INFO)
         handlers.append(stderr)
     tag = f"{agent}({instance})" if instance else agent
-    secret_filter = SecretFilter(tag, secrets)
+    mask = mask if mask is not None else SecretMask()
+    mask.add(*secrets)
+    tag_filter = TagFilter(tag)
     formatter = logging.Formatter(_FORMAT, environ.get("HA_DATEFMT") or _DEFAULT_DATEFMT)
     for handler in handlers:
-        handler.addFilter(secret_filter)
+        handler.addFilter(tag_filter)
+        handler.addFilter(mask)
         if handler.formatter is None:
             handler.setFormatter(formatter)
         logger.addHandler(handler)

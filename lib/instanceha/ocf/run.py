@@ -6,6 +6,9 @@ runs ``validate`` then the action's handler, and turns every outcome into an
 OCF exit code. An :class:`OcfError` becomes its code plus an
 ``ocf-exit-reason:`` line on stderr; any other exception becomes
 ``OCF_ERR_GENERIC`` with a one-line reason (the traceback only in debug logs).
+Every log line and exit reason goes through one :class:`~instanceha.spec.SecretMask`,
+built from the raw parameters before they are parsed, so that a parameter error
+is masked too.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from instanceha.ocf.agent import AgentSpec
 from instanceha.ocf.context import Context, raw_params
 from instanceha.ocf.log import setup_logging
 from instanceha.ocf.rc import OcfError, OcfRc
-from instanceha.spec import ParamError, Params
+from instanceha.spec import ParamError, Params, SecretMask
 
 __all__ = ["Agent", "Handler", "exit_reason", "main", "run"]
 
@@ -47,9 +50,9 @@ class Agent:
     reject_unknown: bool = field(default=True)
 
 
-def exit_reason(message: str, stream: TextIO) -> None:
-    """Write one ``ocf-exit-reason:`` line (Pacemaker shows it in crm_mon)."""
-    line = " ".join(message.split())[:400]
+def exit_reason(message: str, stream: TextIO, mask: SecretMask | None = None) -> None:
+    """Write one ``ocf-exit-reason:`` line (Pacemaker shows it in crm_mon), secrets masked."""
+    line = " ".join((mask or SecretMask()).mask(message).split())[:400]
     stream.write(f"ocf-exit-reason:{line}\n")
     stream.flush()
 
@@ -115,14 +118,14 @@ def run(
         return early
     ctx = Context.from_environ(action, environ)
     raw = raw_params(environ)
+    mask = agent.spec.params.secret_mask(raw)
+    setup_logging(agent.spec.name, ctx.instance, environ, mask=mask)
     try:
         params = agent.spec.params.parse(raw)
     except ParamError as bad:
-        setup_logging(agent.spec.name, ctx.instance, environ)
         _LOG.error("%s", bad)
-        exit_reason(str(bad), stderr)
+        exit_reason(str(bad), stderr, mask)
         return OcfRc.ERR_CONFIGURED
-    setup_logging(agent.spec.name, ctx.instance, environ, params.secret_values())
     unknown = agent.spec.params.unknown(raw) if agent.reject_unknown else []
     if unknown:
         _LOG.warning("ignoring unknown parameter(s): %s", ", ".join(sorted(unknown)))
@@ -132,13 +135,13 @@ def run(
         error = _probe_answer(ctx, raised)
         if error.rc is not OcfRc.NOT_RUNNING:
             _LOG.error("%s: %s", action, error.reason)
-            exit_reason(error.reason, stderr)
+            exit_reason(error.reason, stderr, mask)
         return error.rc
     except Exception as unexpected:  # the one catch-all: no traceback ever reaches users
         _LOG.debug("%s failed", action, exc_info=True)
         reason = f"{action} failed unexpectedly: {type(unexpected).__name__}: {unexpected}"
         _LOG.error("%s", reason)
-        exit_reason(reason, stderr)
+        exit_reason(reason, stderr, mask)
         return OcfRc.ERR_GENERIC
 
 
