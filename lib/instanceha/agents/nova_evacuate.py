@@ -1,10 +1,15 @@
 """ocf:instanceha:NovaEvacuate — run the evacuator on the controllers (active/passive).
 
-``start`` writes the configuration to a root-only file and launches the
-evacuator (:mod:`instanceha.evacuator`) as a supervised worker; ``monitor``
-only checks that the worker lives and its heartbeat is fresh, never doing
+``start`` writes the configuration to a root-only file in the agent's own state
+directory and launches the evacuator (:mod:`instanceha.evacuator`) as a supervised
+worker; ``monitor`` only checks that the worker lives and its heartbeat is fresh, never doing
 evacuation work itself; ``stop`` ends the worker, which hands its in-flight
 requests back so that the next evacuator resumes them without duplicates.
+
+The state directory is dedicated to one resource: start creates it (0700, with a
+marker naming the resource) and never changes the mode of a directory it did not
+create; validation refuses shared and system directories, home directories,
+symbolic links and directories that root does not own alone.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pwd
+import stat
 import sys
 import time
 
@@ -20,7 +27,7 @@ from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfR
 from instanceha.ocf import main as ocf_main
 from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
 from instanceha.service import DirectDaemon
-from instanceha.spec import Param, Params, ParamSet, ParamType
+from instanceha.spec import Param, ParamError, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "SPEC", "main", "state_dir"]
 
@@ -67,8 +74,11 @@ _TUNING = (
           "monitor fails when the worker's heartbeat is older than this.",
           type=ParamType.INTEGER, default=60, minimum=5),
     Param("state_dir", "state directory",
-          "Where the worker keeps its pid, heartbeat and root-only configuration "
-          "(default: $HA_RSCTMP/<resource>)."),
+          "Directory dedicated to this resource, where the worker keeps its pid, heartbeat "
+          "and root-only configuration (default: $HA_RSCTMP/NovaEvacuate-<resource>). start "
+          "creates it with mode 0700; an existing directory that NovaEvacuate did not create "
+          "is refused, as are shared and system directories (/, /tmp, /var, /run, /etc, ...), "
+          "home directories, symbolic links and directories that root does not own alone."),
 )
 
 SPEC = AgentSpec(
@@ -94,10 +104,138 @@ SPEC = AgentSpec(
 )
 
 
+def _default_state_dir(ctx: Context) -> str:
+    return os.path.join(ctx.rsctmp, f"NovaEvacuate-{ctx.instance or 'NovaEvacuate'}")
+
+
 def state_dir(ctx: Context, params: Params) -> str:
     """The worker's private directory."""
-    instance = ctx.instance or "NovaEvacuate"
-    return params.text("state_dir") or os.path.join(ctx.rsctmp, f"NovaEvacuate-{instance}")
+    return params.text("state_dir") or _default_state_dir(ctx)
+
+
+#: Marks a state directory as created by NovaEvacuate; holds the resource's name.
+STATE_MARKER = ".instanceha-nova-evacuate"
+#: Directories shared with the system or other software: never a state directory.
+_SHARED_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/dev/shm", "/etc", "/home", "/lib", "/lib32", "/lib64",
+    "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/run/lock", "/run/shm", "/run/user",
+    "/run/resource-agents", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
+    "/usr/lib/ocf", "/usr/libexec", "/usr/local", "/usr/sbin", "/usr/share", "/var",
+    "/var/backups", "/var/cache", "/var/lib", "/var/lib/pacemaker", "/var/local", "/var/lock",
+    "/var/log", "/var/log/pacemaker", "/var/mail", "/var/opt", "/var/run", "/var/spool",
+    "/var/tmp",
+})
+#: Nothing below these is a place for files of ours.
+_VIRTUAL_TREES = ("/proc/", "/sys/", "/dev/")
+
+
+def _state_dir_error(problem: str) -> OcfError:
+    return OcfError(OcfRc.ERR_CONFIGURED, str(ParamError("state_dir", problem)))
+
+
+def _home_dirs() -> set[str]:
+    return {os.path.normpath(entry.pw_dir) for entry in pwd.getpwall() if entry.pw_dir}
+
+
+def _check_state_path(ctx: Context, directory: str) -> None:
+    """Refuse a path that is shared with the system or others, whatever is there now."""
+    if not os.path.isabs(directory):
+        raise _state_dir_error(f"must be an absolute path, not {directory!r}")
+    forms = {os.path.normpath(directory), os.path.realpath(directory)}
+    shared = _SHARED_DIRS | {os.path.normpath(ctx.rsctmp), os.path.realpath(ctx.rsctmp)}
+    for form in sorted(forms):
+        if form in shared or any(form.startswith(tree) for tree in _VIRTUAL_TREES):
+            raise _state_dir_error(f"{directory} is a shared or system directory: give a "
+                                   "dedicated path, which start creates with mode 0700")
+        if form in _home_dirs():
+            raise _state_dir_error(f"{directory} is a home directory: give a dedicated path, "
+                                   "which start creates with mode 0700")
+    _check_parent(directory)
+
+
+def _check_parent(directory: str) -> None:
+    """The closest existing parent must not let others swap our directory for theirs."""
+    parent = os.path.dirname(os.path.normpath(directory))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    info = os.stat(parent)
+    if not stat.S_ISDIR(info.st_mode):
+        raise _state_dir_error(f"{directory} is below {parent}, which is not a directory")
+    if (info.st_mode & 0o022) and not info.st_mode & stat.S_ISVTX:
+        raise _state_dir_error(f"{directory} is below {parent}, which others may write to")
+
+
+def _check_existing(directory: str, info: os.stat_result) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise _state_dir_error(f"{directory} is a symbolic link")
+    if not stat.S_ISDIR(info.st_mode):
+        raise _state_dir_error(f"{directory} exists and is not a directory")
+    if info.st_uid != os.geteuid():
+        raise _state_dir_error(f"{directory} is owned by uid {info.st_uid}, not by root")
+    if info.st_mode & 0o022:
+        raise _state_dir_error(f"{directory} is writable by group or others")
+
+
+def _marker_owner(directory: str) -> str | None:
+    try:
+        with open(os.path.join(directory, STATE_MARKER), encoding="utf-8") as handle:
+            return handle.read(256).strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _check_ownership(ctx: Context, directory: str) -> None:
+    """An existing directory must be this resource's: marked by us, or our default path."""
+    owner = _marker_owner(directory)
+    if owner is None and directory != _default_state_dir(ctx):
+        raise _state_dir_error(f"{directory} exists and was not created by NovaEvacuate: "
+                               "give a new path (start creates it with mode 0700)")
+    if owner and ctx.instance and owner != ctx.instance:
+        raise _state_dir_error(f"{directory} belongs to resource {owner}, not {ctx.instance}")
+
+
+def check_state_dir(ctx: Context, params: Params, *, owned: bool = True) -> None:
+    """Refuse a state directory that is shared, a system one, or not ours.
+
+    ``owned``: also require an existing directory to be marked as this resource's
+    (validate-all, start); monitors only check the path and its owner.
+
+    :raises OcfError: ERR_CONFIGURED naming ``state_dir``.
+    """
+    directory = state_dir(ctx, params)
+    _check_state_path(ctx, directory)
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return
+    _check_existing(directory, info)
+    if owned:
+        _check_ownership(ctx, directory)
+
+
+def _own_state_dir(ctx: Context, params: Params) -> str:
+    """Create the state directory (0700, marked), or take up our existing one."""
+    check_state_dir(ctx, params)
+    directory = state_dir(ctx, params)
+    os.makedirs(os.path.dirname(directory), mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        check_state_dir(ctx, params)  # someone was quicker: it must still be ours
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        _check_existing(directory, info)
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)  # ours (marked, or our default path): private again
+    finally:
+        os.close(fd)
+    if _marker_owner(directory) is None:
+        marker = os.open(os.path.join(directory, STATE_MARKER),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(marker, "w", encoding="utf-8") as handle:
+            handle.write(f"{ctx.instance or 'NovaEvacuate'}\n")
+    return directory
 
 
 #: What the worker keeps of the agent's environment: the path, the locale, ocf_log's settings.
@@ -117,17 +255,19 @@ def _worker(ctx: Context, params: Params) -> DirectDaemon:
 
 
 def validate(ctx: Context, params: Params) -> None:
-    """Cheap checks, run before every action."""
+    """Cheap checks, run before every action but stop: host mapping, state directory."""
     try:
         host_map(params)
     except ValueError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, str(error)) from None
+    check_state_dir(ctx, params, owned=False)
 
 
 def validate_all(ctx: Context, params: Params) -> OcfRc:
-    """Also resolve the credentials (without contacting anything)."""
+    """Also the state directory's owner and the credentials (without contacting anything)."""
     from instanceha.nova.credentials import CredentialsError
 
+    check_state_dir(ctx, params)
     try:
         cloud_config(params, os.environ)
     except CredentialsError as error:
@@ -136,8 +276,6 @@ def validate_all(ctx: Context, params: Params) -> OcfRc:
 
 
 def _write_config(ctx: Context, params: Params, directory: str) -> str:
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
     path = os.path.join(directory, "config.json")
     raw = {p.name: _raw(params[p.name]) for p in SPEC.params if params[p.name] is not None}
     payload = {"params": raw, "heartbeat": os.path.join(directory, "heartbeat"),
@@ -167,7 +305,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
     worker = _worker(ctx, params)
     if worker.is_running():
         return OcfRc.SUCCESS
-    directory = state_dir(ctx, params)
+    directory = _own_state_dir(ctx, params)
     _write_config(ctx, params, directory)
     heartbeat = os.path.join(directory, "heartbeat")
     for launch in range(1, _START_LAUNCHES + 1):
