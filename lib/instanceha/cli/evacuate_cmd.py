@@ -7,7 +7,9 @@ the fencing history and the node not online since), or Nova has its
 nova-compute forced down. Evacuating a host that still runs its instances
 would start them twice.
 
-``--release`` lifts the mass-failure hold NovaEvacuate put on a node.
+``--release`` lifts the mass-failure hold NovaEvacuate put on a node, for the
+failure it was held for; a node that is not held is refused (a release is never
+given in advance).
 """
 
 from __future__ import annotations
@@ -79,7 +81,12 @@ def run_evacuate(args: argparse.Namespace, io: Io) -> int:
                        f"(compute nodes: {known or 'none'})")
     try:
         if args.release:
-            NodeAttributes().set(node, HOLD_ATTRIBUTE, f"released:{int(time.time())}")
+            attributes = NodeAttributes()
+            hold = attributes.get(node, HOLD_ATTRIBUTE)
+            if not (hold or "").startswith("held:"):
+                raise CliError(ExitCode.REFUSED, f"{node} is not held by the mass-failure guard "
+                               f"({HOLD_ATTRIBUTE}: {hold or 'none'}); nothing to release")
+            attributes.set(node, HOLD_ATTRIBUTE, f"released:{int(time.time())}")
             io.note(f"{node} released from the mass-failure hold")
             return ExitCode.OK
         forced = None

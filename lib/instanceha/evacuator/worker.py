@@ -7,7 +7,8 @@ Each pass (every ``poll_interval`` seconds):
    request is absent or older than the fencing gets a new request, unless
    Nova reports its nova-compute up and not forced down (never evacuate a
    live host) — this catches an alert that never ran;
-3. apply the mass-failure guard (:mod:`instanceha.evacuator.guard`);
+3. apply the mass-failure guard (:mod:`instanceha.evacuator.guard`), each
+   failure counted from when it happened (recorded once per failure);
 4. claim each claimable request (``requested``, or a dead owner's stale
    ``in-progress``) and run the engine for it in its own thread; renew the
    claims of running hosts; a finished run completes the request when every
@@ -39,6 +40,7 @@ from instanceha.cluster import (
     EvacuationRequest,
     EvacuationRequests,
     EvacuationState,
+    FenceEvent,
     FenceHistory,
     NodeAttributes,
     TransientAttributes,
@@ -49,7 +51,14 @@ from instanceha.evacuation.outcome import HostProgress, HostReport
 from instanceha.evacuation.policy import PolicyConfig
 from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.evacuator.cib_journal import CibJournal
-from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig, evaluate
+from instanceha.evacuator.guard import (
+    FAILED_AT_ATTRIBUTE,
+    HOLD_ATTRIBUTE,
+    GuardConfig,
+    evaluate,
+    failure_times,
+    hold_applies,
+)
 from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
@@ -139,23 +148,43 @@ class Evacuator:
         requests = self.requests.all()
         published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
         computes = self._computes(published)
-        if self._reconcile_history(requests, computes, self.host_map(published)):
+        events = self._fence_events()
+        if self._reconcile_history(events, requests, computes, self.host_map(published)):
             requests = self.requests.all()
+        failed_at = self._failure_times(requests, events)
         holds = self.attrs.get_all(HOLD_ATTRIBUTE)
-        verdict = evaluate(self.settings.guard, requests, holds, len(computes), self.clock.time())
+        now = self.clock.time()
+        verdict = evaluate(self.settings.guard, requests, holds, len(computes), now,
+                           failed_at=failed_at)
         if verdict.tripped:
             if verdict.reason != self._guard_reason:
                 _LOG.critical("mass-failure guard: HOLDING evacuation of %s: %s",
                               ", ".join(sorted(verdict.held)), verdict.reason)
                 self._guard_reason = verdict.reason
             for node in verdict.held:
-                if not holds.get(node, "").startswith("held:"):
-                    self.attrs.set(node, HOLD_ATTRIBUTE, f"held:{int(self.clock.time())}")
+                if not hold_applies(holds.get(node, ""), "held:", failed_at.get(node, now)):
+                    self.attrs.set(node, HOLD_ATTRIBUTE, f"held:{int(now)}")
         for node, request in sorted(requests.items()):
             if node in verdict.held:
                 continue
             self._handle(node, request)
         self.service_return.run(requests, self.host_map(published))
+
+    def _failure_times(self, requests: Mapping[str, EvacuationRequest],
+                       events: list[FenceEvent] | None) -> dict[str, int]:
+        """When each requested node failed; records a new failure, closes a finished one."""
+        fenced: dict[str, list[float]] = {}
+        for event in events or ():
+            if event.node_was_killed and event.completed_at:
+                fenced.setdefault(event.target, []).append(event.completed_at)
+        times, writes = failure_times(requests, self.attrs.get_all(FAILED_AT_ATTRIBUTE), fenced,
+                                      lookback=self.settings.history_window)
+        for node, value in writes.items():
+            if value is None:
+                self._withdraw(node, FAILED_AT_ATTRIBUTE)
+            else:
+                self._set(node, FAILED_AT_ATTRIBUTE, value)
+        return times
 
     def _computes(self, published: Mapping[str, str]) -> set[str]:
         try:
@@ -284,13 +313,19 @@ class Evacuator:
 
     # ------------------------------------------------------------ missed alerts
 
-    def _reconcile_history(self, requests: Mapping[str, EvacuationRequest],
-                           computes: set[str], host_map: HostMap) -> bool:
-        """Request evacuation of recently fenced computes that lack one; True if any was."""
+    def _fence_events(self) -> list[FenceEvent] | None:
+        """The fencing history; None when it cannot be read."""
         try:
-            events = self.history.events()
+            return self.history.events()
         except ClusterError as error:
             _LOG.warning("cannot read the fencing history: %s", error)
+            return None
+
+    def _reconcile_history(self, events: list[FenceEvent] | None,
+                           requests: Mapping[str, EvacuationRequest],
+                           computes: set[str], host_map: HostMap) -> bool:
+        """Request evacuation of recently fenced computes that lack one; True if any was."""
+        if events is None:
             return False
         now = self.clock.time()
         latest: dict[str, float] = {}

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
+from fakes.memory_cib import MemoryAttributes
 from instanceha.cib.inventory import load_inventory
 from instanceha.cib.render import render_cib
 from instanceha.cib.transition import NodeState
+from instanceha.cli import evacuate_cmd
+from instanceha.cli import main as cli_main
 from instanceha.cli.check import (
     Status,
     check_agents,
@@ -19,10 +25,10 @@ from instanceha.cli.check import (
     check_stonith_enabled,
     check_tools,
 )
-from instanceha.cli.common import agents_env
+from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.evacuate_cmd import why_down
 from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
-from instanceha.cluster import FenceEvent, FenceState
+from instanceha.cluster import EvacuationRequests, FenceEvent, FenceState
 from instanceha.cluster.runner import RunResult
 from instanceha.nova.model import ComputeService
 
@@ -154,3 +160,38 @@ def test_credentials_are_checked_in_the_clouds_yaml_the_agents_use(tmp_path: Pat
     assert found.status is Status.PASS and "192.0.2.1" in found.detail
     chosen = {**env, "OS_CLIENT_CONFIG_FILE": "/elsewhere.yaml"}
     assert agents_env(chosen, str(clouds)) == chosen  # the admin's choice wins
+
+
+def _evacuate(monkeypatch: pytest.MonkeyPatch, view: ClusterView, *argv: str,
+              forced_down: bool | None = None) -> tuple[int, str, MemoryAttributes]:
+    """``instanceha evacuate ARGV`` against ``view``, an in-memory CIB and Nova's verdict."""
+    attrs = MemoryAttributes()
+    for node, values in view.attributes.items():
+        for name, value in values.items():
+            attrs.set(node, name, value)
+    monkeypatch.setattr(evacuate_cmd, "read_cluster", lambda: view)
+    monkeypatch.setattr(evacuate_cmd, "NodeAttributes", lambda: attrs)
+    monkeypatch.setattr(evacuate_cmd, "EvacuationRequests", lambda: EvacuationRequests(attrs))
+
+    def services(_view: object, _cloud: object, _env: object) -> dict[str, ComputeService]:
+        if forced_down is None:
+            raise CliError(ExitCode.UNAVAILABLE, "Nova: no answer")
+        return {"comp2.example.com": ComputeService("2", "comp2.example.com", "nova-compute",
+                                                    "up", "enabled", forced_down, None)}
+
+    monkeypatch.setattr(evacuate_cmd, "cluster_nova_services", services)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_main.run(["evacuate", *argv], Io(out, err, {}))
+    return code, err.getvalue(), attrs
+
+
+def test_release_refuses_a_node_that_is_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, err, attrs = _evacuate(monkeypatch, _view(), "--release", "comp1")
+    assert code == ExitCode.REFUSED
+    assert err == ("instanceha: error: comp1 is not held by the mass-failure guard "
+                   "(instanceha-hold: none); nothing to release\n")
+    assert attrs.get("comp1", "instanceha-hold") is None
+    held = _view(attributes={"comp1": {"instanceha-hold": f"held:{int(T0)}"}})
+    code, err, attrs = _evacuate(monkeypatch, held, "--release", "comp1")
+    assert code == ExitCode.OK and "comp1 released from the mass-failure hold" in err
+    assert (attrs.get("comp1", "instanceha-hold") or "").startswith("released:")

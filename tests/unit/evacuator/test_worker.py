@@ -241,3 +241,40 @@ def test_a_pass_returns_a_restarted_host_to_service(tmp_path: Path) -> None:
     _until(lambda: markers.get("comp1", SERVICE_ATTRIBUTE) == IN_SERVICE, worker)
     service = nova.list_compute_services("comp1")[0]
     assert (service.forced_down, service.status, service.state) == (False, "enabled", "up")
+
+
+def test_a_long_evacuation_is_counted_from_its_failure_not_its_claim_renewals(
+    tmp_path: Path
+) -> None:
+    """comp1 was fenced 50 minutes ago and ctl2 still evacuates it (renewing its claim every
+    pass); comp2 failing now is the only failure in the window, also after a full cluster
+    restart emptied the fencing history."""
+    nova, attrs = _lab(), MemoryAttributes()
+    nova.add_server("comp2")
+    nova.kill_compute("comp2")
+    history = History([_fenced("comp1", 3000)])
+    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl2", time.time()).encode())
+    worker = _worker(nova, attrs, tmp_path, history=history,
+                     guard=GuardConfig(max_hosts=1, window=600))
+    worker.settings = replace(worker.settings, stale_after=3600.0)  # ctl2 is alive
+    worker.run_pass()
+    history.list.clear()  # pacemaker-fenced forgot it
+    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl2", time.time()).encode())
+    attrs.set("comp2", REQ, EvacuationRequest.requested(time.time()).encode())
+    _until(lambda: (attrs.get("comp2", REQ) or "").startswith("done:"), worker)
+    assert attrs.get("comp2", HOLD_ATTRIBUTE) is None
+    assert _evacuate_calls(nova) and (attrs.get("comp1", REQ) or "").startswith("in-progress:ctl2")
+
+
+def test_a_host_released_once_is_held_again_when_it_fails_again(tmp_path: Path) -> None:
+    nova, attrs = _lab(), MemoryAttributes()
+    for host in ("comp1", "comp2", "comp3"):
+        nova.add_server(host)
+        nova.kill_compute(host)
+        attrs.set(host, REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp3", HOLD_ATTRIBUTE, f"released:{int(time.time()) - 3600}")  # last failure
+    worker = _worker(nova, attrs, tmp_path, guard=GuardConfig(max_hosts=2, window=600))
+    worker.run_pass()
+    assert _evacuate_calls(nova) == {}
+    assert all((attrs.get(h, HOLD_ATTRIBUTE) or "").startswith("held:")
+               for h in ("comp1", "comp2", "comp3"))
