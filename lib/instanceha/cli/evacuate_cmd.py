@@ -4,8 +4,10 @@ It only records the durable evacuation request NovaEvacuate acts on (the
 same one fence_nova and the post-fence alert write), and refuses unless the
 host is known to be down: the cluster fenced it (a successful reboot/off in
 the fencing history and the node not online since), or Nova has its
-nova-compute forced down. Evacuating a host that still runs its instances
-would start them twice.
+nova-compute forced down and the node is not online in the cluster. Evacuating
+a host that still runs its instances would start them twice, so a node online
+in the cluster is refused even when an admin forced it down in Nova, unless
+``--force`` says the admin knows it runs nothing (with a warning).
 
 ``--release`` lifts the mass-failure hold NovaEvacuate put on a node, for the
 failure it was held for; a node that is not held is refused (a release is never
@@ -41,22 +43,31 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evac.add_argument("host", help="compute node name")
     evac.add_argument("--release", action="store_true",
                       help="release the node from a mass-failure hold instead")
+    evac.add_argument("--force", action="store_true",
+                      help="accept a node online in the cluster when Nova has it forced down "
+                           "(only if you know it runs no instance: they would run twice)")
     evac.add_argument("--cloud", help="clouds.yaml cloud to check forced_down (default: "
                                       "NovaEvacuate's)")
     evac.set_defaults(func=run_evacuate)
 
 
-def why_down(view: ClusterView, node: str, forced_down: bool | None) -> str | None:
+def _online(view: ClusterView, node: str) -> bool:
+    return any(n.name == node and n.online for n in view.nodes)
+
+
+def why_down(view: ClusterView, node: str, forced_down: bool | None, *,
+             force: bool = False) -> str | None:
     """Why ``node`` may be evacuated (fenced, or forced down in Nova), or None.
 
-    A fencing counts only while the node is not online and when it happened
-    after the node's last completed evacuation (an older one was handled).
+    A node online in the cluster is never down, even forced down in Nova,
+    unless ``force``. A fencing counts only while the node is not online and
+    when it happened after the node's last completed evacuation (an older one
+    was handled).
     """
-    state = next((n for n in view.nodes if n.name == node), None)
+    if _online(view, node):
+        return "forced down in Nova (online: --force)" if forced_down and force else None
     if forced_down:
         return "forced down in Nova"
-    if state is not None and state.online:
-        return None
     fenced = latest_success(view.fencing, node)
     if fenced is None or fenced.completed_at is None:
         return None
@@ -96,10 +107,18 @@ def run_evacuate(args: argparse.Namespace, io: Io) -> int:
             forced = bool(svc and svc.forced_down)
         except CliError as err:
             io.note(f"cannot check Nova ({err.message}); relying on the fencing history")
-        reason = why_down(view, node, forced)
+        reason = why_down(view, node, forced, force=args.force)
+        if reason is None and _online(view, node) and forced:
+            raise CliError(ExitCode.REFUSED, f"{node} is online in the cluster although Nova has "
+                           "it forced down: its instances may still run there and would run "
+                           f"twice; fence it (pcs stonith fence {node}), or pass --force if "
+                           "you know it runs none")
         if reason is None:
             raise CliError(ExitCode.REFUSED, f"{node} is neither fenced nor forced down in Nova: "
                            f"fence it first (pcs stonith fence {node})")
+        if args.force and _online(view, node):
+            io.note(f"WARNING: {node} is online in the cluster; evacuating it on --force: "
+                    "any instance still running there will run twice")
         if EvacuationRequests().request(node):
             io.note(f"evacuation of {node} requested ({reason}); follow it with "
                     "'instanceha status'")

@@ -27,6 +27,7 @@ from instanceha.cli.check import (
 )
 from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.evacuate_cmd import why_down
+from instanceha.cli.manpage import manpage
 from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cluster import EvacuationRequests, FenceEvent, FenceState
 from instanceha.cluster.runner import RunResult
@@ -73,7 +74,8 @@ def test_evacuate_needs_fenced_and_offline_or_forced_down() -> None:
     view = _view(attributes={})
     assert why_down(view, "comp1", None) == "fenced (reboot succeeded)"
     assert why_down(view, "comp2", None) is None  # online
-    assert why_down(view, "comp2", True) == "forced down in Nova"
+    assert why_down(view, "comp2", True) is None  # online: only with --force
+    assert why_down(view, "comp2", True, force=True) == "forced down in Nova (online: --force)"
     handled = _view(attributes={"comp1": {"instanceha-evacuate": f"done:{int(T0) + 60}"}})
     assert why_down(handled, "comp1", False) is None  # that fencing was already evacuated
     assert why_down(_view(fencing=()), "comp1", False) is None
@@ -195,3 +197,24 @@ def test_release_refuses_a_node_that_is_not_held(monkeypatch: pytest.MonkeyPatch
     code, err, attrs = _evacuate(monkeypatch, held, "--release", "comp1")
     assert code == ExitCode.OK and "comp1 released from the mass-failure hold" in err
     assert (attrs.get("comp1", "instanceha-hold") or "").startswith("released:")
+
+
+def test_an_online_host_is_refused_even_forced_down_unless_forced(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin forced comp2 down in Nova but it is online in the cluster: its instances may
+    still run there, so evacuating them would run them twice."""
+    view = _view(attributes={})
+    code, err, attrs = _evacuate(monkeypatch, view, "comp2", forced_down=True)
+    assert code == ExitCode.REFUSED and attrs.get("comp2", "instanceha-evacuate") is None
+    assert err.startswith("instanceha: error: comp2 is online in the cluster")
+    assert "--force" in err
+    code, err, attrs = _evacuate(monkeypatch, view, "comp2", "--force", forced_down=True)
+    assert code == ExitCode.OK
+    assert (attrs.get("comp2", "instanceha-evacuate") or "").startswith("requested:")
+    assert "WARNING: comp2 is online in the cluster" in err
+    # --force never replaces Nova's forced down: not forced down, or Nova unknown, is refused
+    for forced in (False, None):
+        code, err, attrs = _evacuate(monkeypatch, view, "comp2", "--force", forced_down=forced)
+        assert code == ExitCode.REFUSED and attrs.get("comp2", "instanceha-evacuate") is None
+    assert "\\-\\-force: accept a node online in the cluster" in manpage()  # instanceha(8)
