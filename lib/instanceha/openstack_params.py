@@ -10,6 +10,7 @@ the CIB.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from instanceha.hostmap import HostMap, parse_host_map
@@ -25,7 +26,9 @@ CREDENTIAL_PARAMS: tuple[Param, ...] = (
           "Entry of clouds.yaml (searched in OS_CLIENT_CONFIG_FILE, /etc/openstack/clouds.yaml "
           "and root's ~/.config/openstack) holding the credentials; secrets belong in a "
           "root-only secure.yaml. Explicit parameters below override its values."),
-    Param("clouds_yaml", "clouds.yaml path", "Explicit clouds.yaml file to read.", default=""),
+    Param("clouds_yaml", "clouds.yaml path",
+          "Explicit clouds.yaml file to read (needs cloud); it must exist: no other "
+          "clouds.yaml is searched instead.", default=""),
     Param("auth_url", "Keystone URL", "Identity endpoint, e.g. https://keystone:5000/v3."),
     Param("username", "user name", "Keystone user (password authentication).",
           aliases=("login",)),
@@ -75,15 +78,18 @@ def credential_values(params: Params) -> dict[str, object]:
 def cloud_config(params: Params, environ: Mapping[str, str]) -> CloudConfig:
     """Resolve credentials from ``cloud``, ``OS_*`` variables and explicit parameters.
 
+    An explicit ``clouds_yaml`` is the one file read: missing, a directory, or
+    without ``cloud``, it is an error naming it (never a fallback to another file).
+
     :raises instanceha.nova.credentials.CredentialsError: naming what is missing.
     """
     from instanceha.nova.credentials import resolve_credentials
 
-    env = dict(environ)
-    if params.text("clouds_yaml"):
-        env["OS_CLIENT_CONFIG_FILE"] = params.text("clouds_yaml")
+    explicit_file = params.text("clouds_yaml")
     return resolve_credentials(
-        cloud=params.text("cloud") or None, env=env, explicit=credential_values(params)
+        cloud=params.text("cloud") or None, env=dict(environ),
+        explicit=credential_values(params),
+        clouds_file=Path(explicit_file) if explicit_file else None,
     )
 
 

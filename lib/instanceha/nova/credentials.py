@@ -2,13 +2,19 @@
 
 Sources, lowest to highest precedence:
 
-1. **clouds.yaml** when a cloud is named (``cloud=`` or ``OS_CLOUD``): the first
-   ``clouds.yaml`` found among ``OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``,
-   ``~/.config/openstack/clouds.yaml``, ``/etc/openstack/clouds.yaml``, deep-merged
-   with the first ``secure.yaml`` found among ``OS_CLIENT_SECURE_FILE`` and the
-   same directories. Otherwise **``OS_*`` variables** of the ``env`` mapping.
+1. **clouds.yaml** when a cloud is named (``cloud=`` or ``OS_CLOUD``): an explicit
+   ``clouds_file`` (the agents' ``clouds_yaml``), which must exist and is never
+   replaced by another, else the first ``clouds.yaml`` found among
+   ``OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
+   ``/etc/openstack/clouds.yaml``; deep-merged with the first ``secure.yaml`` found
+   among ``OS_CLIENT_SECURE_FILE`` and the same directories. Otherwise **``OS_*``
+   variables** of the ``env`` mapping.
 2. **Explicit values** (agent parameters), which override field by field.
    Empty strings count as unset, as OCF parameters default to ``""``.
+
+The files must be UTF-8 YAML of at most 1 MiB without duplicate keys (a
+repeated key is an error naming it, never "last wins"); a file that holds a
+secret and that group or others can read is logged as a warning.
 
 The environment is only ever the ``env`` mapping the caller passes: this module
 never reads ``os.environ``. Password (``password``/``v3password``) and
@@ -18,8 +24,10 @@ supported, with Keystone v3 user and project domains by name or id.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -92,6 +100,9 @@ _AUTH_KEYS = (
 )
 _OPTIONAL_STRINGS = (*_AUTH_KEYS[1:], "region_name", "cacert")
 _Missing = Callable[[str], "CredentialsError"]
+_LOG = logging.getLogger("instanceha.credentials")
+#: Largest clouds.yaml/secure.yaml read (real ones are a few KiB).
+MAX_FILE_BYTES = 1 << 20
 
 
 class CredentialsError(ValueError):
@@ -217,11 +228,14 @@ def resolve_credentials(
     explicit: Mapping[str, object] | None = None,
     cwd: Path | None = None,
     home: Path | None = None,
+    clouds_file: Path | None = None,
 ) -> CloudConfig:
     """Build a validated :class:`CloudConfig` (see the module docstring for precedence).
 
     ``explicit`` keys are :class:`CloudConfig` field names; ``None`` and ``""``
-    values are ignored. Raises :class:`CredentialsError` naming what is wrong.
+    values are ignored. ``clouds_file`` is an explicitly configured clouds.yaml
+    (the ``clouds_yaml`` parameter): it is used, or resolution fails naming it.
+    Raises :class:`CredentialsError` naming what is wrong.
     """
     env = env or {}
     given = {k: v for k, v in (explicit or {}).items() if v is not None and v != ""}
@@ -229,8 +243,15 @@ def resolve_credentials(
     if unknown:
         raise CredentialsError(f"unknown credential parameter(s): {', '.join(unknown)}")
     cloud = cloud or env.get("OS_CLOUD") or None
+    if clouds_file is not None:
+        _check_explicit_file(clouds_file)
+        if not cloud:
+            raise CredentialsError(f"clouds_yaml {clouds_file} is set but no cloud is named "
+                                   "(set cloud to one of its entries)")
     if cloud:
         clouds_paths, secure_paths = config_search_paths(env, cwd, home)
+        if clouds_file is not None:
+            clouds_paths = [clouds_file]
         base = from_clouds_yaml(cloud, clouds_paths, secure_paths)
     else:
         base = from_env(env) if any(k.startswith("OS_") for k in env) else {}
@@ -379,6 +400,20 @@ def _first_region(regions: object) -> str | None:
     return None
 
 
+def _check_explicit_file(path: Path) -> None:
+    """An explicitly configured clouds.yaml must be a readable regular file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise CredentialsError(f"clouds_yaml {path} does not exist") from None
+    except OSError as err:
+        raise CredentialsError(f"clouds_yaml {path} cannot be read: {err.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CredentialsError(f"clouds_yaml {path} is a directory, not a clouds.yaml file")
+    if not stat.S_ISREG(info.st_mode):
+        raise CredentialsError(f"clouds_yaml {path} is not a regular file")
+
+
 def _first_existing(paths: Sequence[Path]) -> Path | None:
     for path in paths:
         if path.is_file():
@@ -386,20 +421,83 @@ def _first_existing(paths: Sequence[Path]) -> Path | None:
     return None
 
 
+def _strict_loader() -> type:
+    """PyYAML's safe loader, refusing a key repeated in one mapping (not "last wins")."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: set[object] = set()
+                for key_node, _ in node.value:  # the node's own keys: a merge (<<) may be
+                    if key_node.tag == "tag:yaml.org,2002:merge":  # overridden, not repeated
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        repeated = key in seen
+                        seen.add(key)
+                    except TypeError:  # an unhashable key: SafeLoader reports it
+                        continue
+                    if repeated:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {str(key)[:80]!r}", key_node.start_mark)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise CredentialsError(f"cannot read {path}: {err.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CredentialsError(f"{path} is larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise CredentialsError(f"{path} line {line} is not UTF-8 text") from None
+
+
 def _load_yaml(path: Path) -> object:
     try:
         import yaml
     except ImportError:  # pragma: no cover - python3-yaml is a dependency
         raise CredentialsError(f"PyYAML (python3-yaml) is needed to read {path}") from None
+    text = _read_text(path)
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except OSError as err:
-        raise CredentialsError(f"cannot read {path}: {err.strerror}") from None
+        document = yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise CredentialsError(f"{path}{where} is not valid YAML") from None
+        problem = str(getattr(err, "problem", "") or "")
+        detail = f": {problem}" if problem.startswith("duplicate key") else ""
+        raise CredentialsError(f"{path}{where} is not valid YAML{detail}") from None
+    _warn_if_readable(path, document)
+    return document
+
+
+def _holds_secret(document: object) -> bool:
+    if isinstance(document, Mapping):
+        return any((key in _SECRETS and value) or _holds_secret(value)
+                   for key, value in document.items())
+    if isinstance(document, list):
+        return any(_holds_secret(item) for item in document)
+    return False
+
+
+def _warn_if_readable(path: Path, document: object) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o044 and _holds_secret(document):
+        who = "group and others" if mode & 0o044 == 0o044 else \
+            "group" if mode & 0o040 else "others"
+        _LOG.warning("%s holds a secret and is readable by %s (mode %04o): chmod 600 it",
+                     path, who, mode)
 
 
 def _cloud_entry(document: object, cloud: str, path: Path) -> dict[str, Any] | None:
