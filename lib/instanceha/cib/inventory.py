@@ -9,15 +9,20 @@ the path of the offending field, e.g. ``computes[2].bmc.address: required``.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from instanceha.cib.durations import is_duration, to_ms
 from instanceha.hostmap import HostMap, HostMapError, parse_host_map
+from instanceha.spec import ParamError, ParamSet
 
 __all__ = [
+    "AGENT_NAMES",
     "DEFAULT_ALERT_PATH",
     "DEFAULT_INVENTORY",
     "DEFAULT_ROLE_ATTRIBUTE",
@@ -31,6 +36,8 @@ __all__ = [
     "Inventory",
     "InventoryError",
     "RemoteSettings",
+    "agent_parameters",
+    "check_agent_parameters",
     "load_inventory",
     "parse_inventory",
 ]
@@ -55,6 +62,24 @@ AGENT_SECTIONS: Mapping[str, tuple[str, ...]] = {
                       "mass_failure_hosts", "mass_failure_percent", "reserved_hosts"),
     "fence_nova": (*_NOVA, "pcmk_host_list"),
     "fence_ipmi": _IPMI_RENDERED,
+}
+
+#: The agent each ``agents:`` section configures, as its metadata and man page name it.
+AGENT_NAMES: Mapping[str, str] = {
+    "libvirtd": "libvirtd",
+    "nova_compute": "NovaCompute",
+    "nova_evacuate": "NovaEvacuate",
+    "fence_nova": "fence_nova",
+    "fence_ipmi": "fence_ipmi",
+}
+_FENCE_AGENTS = ("fence_nova", "fence_ipmi")
+#: Where a secret belongs instead of an agent parameter (which the CIB shows to every node).
+_CLOUD_SECRET = "put it in a root-only secure.yaml for the inventory's cloud"
+_SECRET_HOME = {
+    "nova_compute": _CLOUD_SECRET,
+    "nova_evacuate": _CLOUD_SECRET,
+    "fence_nova": _CLOUD_SECRET,
+    "fence_ipmi": "name a root-only file in bmc.password_file instead",
 }
 
 # Pacemaker ids are XML IDs; a remote node's name is also its connection resource id.
@@ -266,10 +291,15 @@ class _Node:
             raise InventoryError(f"{self.where(key)}: must be a list, not {_kind(value)}")
         return value
 
-    def params(self, key: str, reserved: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
+    def params(
+        self, key: str, reserved: Sequence[str] = (), agent: str | None = None
+    ) -> tuple[tuple[str, str], ...]:
         """A mapping of agent parameter names to scalar values, as ordered pairs.
 
         ``reserved`` names are set from other fields and may not appear here.
+        With ``agent`` (a key of :data:`AGENT_NAMES`), every name and value is
+        checked against that agent's own parameter declarations; secrets (what
+        any of our agents declares secret) are refused either way.
         """
         node = self.child(key)
         if node is None:
@@ -279,6 +309,7 @@ class _Node:
             where = node.where(str(name))
             if not isinstance(name, str) or not _PARAM_NAME.match(name):
                 raise InventoryError(f"{where}: {name!r} is not a parameter name")
+            _refuse_secret(where, name, agent)
             if name in reserved:
                 raise InventoryError(
                     f"{where}: set from another inventory field; remove it here "
@@ -287,6 +318,8 @@ class _Node:
             if value is None or isinstance(value, Mapping | list):
                 raise InventoryError(f"{where}: must be a scalar value, not {_kind(value)}")
             pairs.append((name, _scalar(value)))
+            if agent is not None:
+                _check_param(where, agent, name, pairs[-1][1])
             node.seen.add(name)
         return tuple(pairs)
 
@@ -312,6 +345,96 @@ def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+@functools.cache
+def agent_parameters(agent: str) -> ParamSet:
+    """The parameters ``agent`` (a key of :data:`AGENT_NAMES`) declares.
+
+    A fence agent's include the standard ones (``password``, ``delay``, ...).
+    The agents' modules are imported only here, when an inventory is checked.
+    """
+    if agent == "libvirtd":
+        from instanceha.agents.libvirtd import SPEC as LIBVIRTD
+
+        return LIBVIRTD.params
+    if agent == "nova_compute":
+        from instanceha.agents.nova_compute import SPEC as NOVA_COMPUTE
+
+        return NOVA_COMPUTE.params
+    if agent == "nova_evacuate":
+        from instanceha.agents.nova_evacuate import SPEC as NOVA_EVACUATE
+
+        return NOVA_EVACUATE.params
+    if agent == "fence_nova":
+        from instanceha.fence.nova import SPEC as FENCE_NOVA
+
+        return FENCE_NOVA.all_params
+    if agent == "fence_ipmi":
+        from instanceha.fence.ipmi import SPEC as FENCE_IPMI
+
+        return FENCE_IPMI.all_params
+    raise KeyError(agent)
+
+
+def _is_secret(agent: str | None, name: str) -> bool:
+    agents = AGENT_NAMES if agent is None else (agent,)
+    return any((p := agent_parameters(a).get(name)) is not None and p.secret for a in agents)
+
+
+def _refuse_secret(where: str, name: str, agent: str | None) -> None:
+    if not _is_secret(agent, name):
+        return
+    home = _SECRET_HOME.get(agent or "", "pass it to the agent another way")
+    raise InventoryError(
+        f"{where}: a secret, never rendered into the CIB (every cluster node can read it, and "
+        f"'cib render' writes it world-readable); {home}"
+    )
+
+
+def _pacemaker_param(agent: str, name: str) -> bool:
+    """A stonith resource's ``pcmk_*`` parameters are pacemaker-fenced's, not the agent's."""
+    return agent in _FENCE_AGENTS and name.startswith("pcmk_")
+
+
+def _check_param(where: str, agent: str, name: str, value: str) -> None:
+    """The agent's own declaration of ``name`` accepts ``value`` (else a one-line error)."""
+    if _pacemaker_param(agent, name):
+        return
+    declared = agent_parameters(agent)
+    param = declared.get(name)
+    label = AGENT_NAMES[agent]
+    if param is None:
+        page = label if agent in _FENCE_AGENTS else f"ocf_instanceha_{label}"
+        names = [n for p in declared for n in (p.name, *p.aliases)]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise InventoryError(f"{where}: {label} has no such parameter ({hint}see man {page})")
+    try:
+        param.coerce(value)
+    except ParamError as err:
+        raise InventoryError(f"{where}: {label}: {err.problem}") from None
+
+
+def check_agent_parameters(agent: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Refuse what ``agent`` would refuse: unknown names, bad values, its own checks.
+
+    The last check of every rendered resource (:mod:`instanceha.cib.render`):
+    the declarations' parsing, and for fence_ipmi its ``validate`` (IPMI length
+    limits). The agents' other checks look at the node they run on (executables,
+    configuration files, credentials) and are not made here.
+
+    :raises ParamError: naming the parameter.
+    """
+    declared = agent_parameters(agent)
+    for name, _ in pairs:
+        if declared.get(name) is None and not _pacemaker_param(agent, name):
+            raise ParamError(name, f"is not a parameter of {AGENT_NAMES[agent]}")
+    params = declared.parse(dict(pairs))
+    if agent == "fence_ipmi":
+        from instanceha.fence.ipmi import validate
+
+        validate(params)
 
 
 def _name(node: _Node, key: str, pattern: re.Pattern[str], what: str) -> str:
@@ -348,6 +471,8 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
         file_src, script_src = defaults, defaults
     password_file = _absolute(file_src, "password_file", file_src.text("password_file"))
     password_script = script_src.text("password_script")
+    if password_script is not None:
+        _command(script_src.where("password_script"), password_script)
     if password_file and password_script:
         raise InventoryError(
             f"{node.where('password_file')}: set password_file or password_script, not both"
@@ -362,8 +487,8 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
             f"{node.where('password')}: not supported; put the password in a root-only "
             "file and name it in password_file"
         )
-    options = dict(defaults.params("options", _IPMI_RENDERED) if defaults else ())
-    options.update(node.params("options", _IPMI_RENDERED))
+    options = dict(defaults.params("options", _IPMI_RENDERED, "fence_ipmi") if defaults else ())
+    options.update(node.params("options", _IPMI_RENDERED, "fence_ipmi"))
     bmc = Bmc(
         address=_name(node, "address", _HOST_NAME, "BMC address"),
         username=user_src.required("username"),
@@ -372,8 +497,27 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
         password_script=password_script,
         options=tuple(options.items()),
     )
+    fields = {"ip": node.where("address"), "ipport": port_src.where("port"),
+              "username": user_src.where("username")}
+    device = [("ip", bmc.address), ("ipport", str(bmc.port)), ("username", bmc.username),
+              *bmc.options]
+    try:
+        check_agent_parameters("fence_ipmi", device)
+    except ParamError as err:
+        where = fields.get(err.name, node.where("options"))
+        raise InventoryError(f"{where}: fence_ipmi: {err.problem}") from None
     node.done()
     return bmc
+
+
+def _command(where: str, command: str) -> None:
+    """A command line fence_ipmi can split (as a shell would) into a program and arguments."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as err:
+        raise InventoryError(f"{where}: cannot be parsed ({err})") from None
+    if not argv or not argv[0]:
+        raise InventoryError(f"{where}: names no command")
 
 
 def _remote(node: _Node | None, base: RemoteSettings) -> RemoteSettings:
@@ -485,7 +629,7 @@ def _agents(node: _Node | None) -> AgentSections:
         section = node.child(name)
         if section is None:
             continue
-        sections[name] = section.params("params", reserved)
+        sections[name] = section.params("params", reserved, name)
         if name == "nova_compute":
             start_timeout = section.duration("start_timeout", start_timeout)
         section.done()
@@ -527,7 +671,7 @@ def parse_inventory(document: object, source: str = "<inventory>") -> Inventory:
     if not computes:
         raise InventoryError("computes: required (at least one compute node)")
     if bmc_defaults is not None:
-        bmc_defaults.params("options", _IPMI_RENDERED)
+        bmc_defaults.params("options", _IPMI_RENDERED, "fence_ipmi")
         for key in ("username", "port", "password_file", "password_script"):
             bmc_defaults.raw(key)
         bmc_defaults.done()
@@ -585,3 +729,4 @@ def load_inventory(path: str | Path) -> Inventory:
         return parse_inventory(document, str(path))
     except InventoryError as err:
         raise InventoryError(f"{path}: {err}") from None
+

@@ -8,6 +8,10 @@ deterministic and follow the names ``pcs`` would generate, so the XML and the
 A BMC password is never written into the CIB: ``fence_ipmi`` gets a
 ``password_script`` that reads the admin's file (or the admin's own script).
 Only ``include_secrets`` inlines a password file's content as ``password``.
+
+Every resource's parameters are checked last against its agent's own
+declarations (:func:`~instanceha.cib.inventory.check_agent_parameters`), so a
+rendered CIB never carries a setting its agent would refuse.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from instanceha.cib.inventory import Bmc, Inventory
+from instanceha.cib.inventory import AGENT_NAMES, Bmc, Inventory, check_agent_parameters
 from instanceha.cib.templates import Templates, attr, nvset, once
 from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
+from instanceha.spec import ParamError
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -58,6 +63,8 @@ def read_password_file(path: str) -> str:
             line = handle.readline().rstrip("\r\n")
     except OSError as err:
         raise RenderError(f"{path}: cannot read password file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise RenderError(f"{path}: password file is not UTF-8 text") from None
     if not line:
         raise RenderError(f"{path}: password file is empty")
     return line
@@ -96,15 +103,25 @@ class _Renderer:
             pairs.append(("host_map", host_map))
         return pairs
 
-    def fence_ipmi(self, name: str, bmc: Bmc) -> str:
+    def fence_ipmi(self, name: str, bmc: Bmc, field: str) -> str:
+        """``fence-ipmi-<name>``; ``field`` is the inventory path of its ``bmc``."""
         set_id = f"fence-ipmi-{name}-instance_attributes"
         pairs = [("ip", bmc.address), ("ipport", str(bmc.port)), ("username", bmc.username)]
         pairs += _secret_params(bmc, self.options.include_secrets, self.read_secret)
         pairs += [*self.inv.agents.fence_ipmi, *bmc.options, ("pcmk_host_list", name)]
+        pairs = _merged(pairs)
+        try:
+            check_agent_parameters("fence_ipmi", pairs)
+        except ParamError as err:
+            if err.name == "password" and bmc.password_file:  # never the value itself
+                raise RenderError(f"{field}.password_file: {bmc.password_file}: the password "
+                                  f"{err.problem}") from None
+            raise RenderError(f"fence-ipmi-{name} ({field}): fence_ipmi: {err.problem}") \
+                from None
         return self.t.fill(
             "fence-ipmi",
             name=attr(name),
-            instance_attributes=nvset("instance_attributes", set_id, _merged(pairs)),
+            instance_attributes=nvset("instance_attributes", set_id, pairs),
         )
 
     def crm_config(self) -> str:
@@ -144,8 +161,10 @@ class _Renderer:
             )
         blocks = once(remotes)
         blocks += once(
-            [self.fence_ipmi(c.name, c.bmc) for c in self.inv.controllers if c.bmc]
-            + [self.fence_ipmi(c.name, c.bmc) for c in self.inv.computes]
+            [self.fence_ipmi(c.name, c.bmc, f"controllers[{i}].bmc")
+             for i, c in enumerate(self.inv.controllers) if c.bmc]
+            + [self.fence_ipmi(c.name, c.bmc, f"computes[{i}].bmc")
+               for i, c in enumerate(self.inv.computes)]
         )
         nova_pairs = [
             *self.nova_common(),
@@ -160,7 +179,8 @@ class _Renderer:
             self.t.fill(
                 "fence-nova",
                 instance_attributes=nvset(
-                    "instance_attributes", "fence-nova-instance_attributes", _merged(nova_pairs)
+                    "instance_attributes", "fence-nova-instance_attributes",
+                    _checked("fence_nova", "fence-nova", nova_pairs),
                 ),
             )
         )
@@ -169,7 +189,7 @@ class _Renderer:
                 "libvirtd",
                 instance_attributes=nvset(
                     "instance_attributes", "libvirtd-instance_attributes",
-                    _merged(list(self.inv.agents.libvirtd)),
+                    _checked("libvirtd", "libvirtd", list(self.inv.agents.libvirtd)),
                 ),
             )
         )
@@ -180,7 +200,7 @@ class _Renderer:
                 start_timeout=attr(self.inv.agents.nova_compute_start_timeout),
                 instance_attributes=nvset(
                     "instance_attributes", "nova-compute-instance_attributes",
-                    _merged(compute_pairs),
+                    _checked("nova_compute", "nova-compute", compute_pairs),
                 ),
             )
         )
@@ -201,7 +221,7 @@ class _Renderer:
                 "nova-evacuate",
                 instance_attributes=nvset(
                     "instance_attributes", "nova-evacuate-instance_attributes",
-                    _merged(evac_pairs),
+                    _checked("nova_evacuate", "nova-evacuate", evac_pairs),
                 ),
             )
         )
@@ -264,6 +284,16 @@ def _merged(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(merged.items())
 
 
+def _checked(agent: str, resource: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` merged, once the agent's own parameter declarations accept them."""
+    merged = _merged(pairs)
+    try:
+        check_agent_parameters(agent, merged)
+    except ParamError as err:
+        raise RenderError(f"{resource}: {AGENT_NAMES[agent]}: {err}") from None
+    return merged
+
+
 def render_cib(
     inventory: Inventory,
     *,
@@ -273,7 +303,8 @@ def render_cib(
 ) -> str:
     """The whole CIB (configuration plus an empty status) as XML text.
 
-    :raises RenderError: when a password file cannot be read (``include_secrets``).
+    :raises RenderError: when a password file cannot be read (``include_secrets``), or
+        a resource would get a parameter its agent refuses.
     :raises instanceha.cib.templates.TemplateError: on a broken template.
     """
     text = _Renderer(inventory, templates or Templates(), options, read_secret).cib()

@@ -74,8 +74,8 @@ _DELETE = object()
         (_set("computes.0.bmc.password_file", "rel/path"), "must be an absolute path"),
         (_set("computes.0.bmc.port", 70000), "computes[0].bmc.port: 70000 is out of range"),
         (_set("computes.0.bmc.adress", "x"), "computes[0].bmc.adress: unknown field"),
-        (_set("computes.0.bmc.options", {"password": "x"}),
-         "computes[0].bmc.options.password: set from another inventory field"),
+        (_set("computes.0.bmc.options", {"ip": "x"}),
+         "computes[0].bmc.options.ip: set from another inventory field"),
         (_set("bmc_defaults", {}), "computes[0].bmc.username: required"),
         (_set("remote", {"reconnect_interval": "soon"}), "remote.reconnect_interval: 'soon'"),
         (_set("remote", {"reconnect_interval": "0s"}),
@@ -129,3 +129,107 @@ def test_the_documented_example_is_valid() -> None:
     inv = parse_inventory(yaml.safe_load(example))
     assert inv.host_map() == "comp3:compute-03.example.com"
     assert inv.controllers[1].node_id == "2" and inv.computes[1].remote.reconnect_interval == "120s"
+
+
+# ------------------------------------------------------------ issue 11: secrets (item 1)
+
+
+@pytest.mark.parametrize(
+    ("section", "name"),
+    [("nova_evacuate", "password"), ("nova_evacuate", "passwd"),
+     ("nova_evacuate", "application_credential_secret"), ("nova_compute", "password"),
+     ("nova_compute", "application_credential_secret"), ("fence_nova", "password"),
+     ("fence_nova", "application_credential_secret"), ("fence_ipmi", "password"),
+     ("fence_ipmi", "passwd")],
+)
+def test_secret_agent_parameters_are_refused(doc: dict[str, Any], section: str,
+                                             name: str) -> None:
+    """Issue 11 item 1: a password in agents.<agent>.params would be rendered in clear."""
+    doc["agents"] = {section: {"params": {name: "s3cret-value"}}}
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory(doc)
+    message = str(caught.value)
+    assert message.startswith(f"agents.{section}.params.{name}: a secret")
+    assert "s3cret-value" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (_set("computes.0.bmc.options", {"password": "s3cret-value"}),
+         "computes[0].bmc.options.password"),
+        (_set("bmc_defaults.options", {"passwd": "s3cret-value"}), "bmc_defaults.options.passwd"),
+        (_set("alert", {"options": {"password": "s3cret-value"}}), "alert.options.password"),
+    ],
+)
+def test_secrets_are_refused_wherever_parameters_are_given(
+        doc: dict[str, Any], change: Callable[[dict[str, Any]], None], field: str) -> None:
+    change(doc)
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory(doc)
+    assert str(caught.value).startswith(f"{field}: a secret")
+    assert "s3cret-value" not in str(caught.value)
+
+
+# ------------------------------------- issue 11: what the agents refuse (item 8)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("bmc_defaults.options", {"cipher": 99}),
+         "bmc_defaults.options.cipher: fence_ipmi: must be one of 3, 17, not '99'"),
+        (_set("computes.0.bmc.options", {"cipher": 99}),
+         "computes[0].bmc.options.cipher: fence_ipmi: must be one of 3, 17, not '99'"),
+        (_set("computes.0.bmc.options", {"lanplus": 1}),
+         "computes[0].bmc.options.lanplus: fence_ipmi has no such parameter"),
+        (_set("computes.0.bmc.options", {"power_timout": 30}), "did you mean power_timeout?"),
+        (_set("computes.0.bmc.options", {"power_timeout": "soon"}),
+         "computes[0].bmc.options.power_timeout: fence_ipmi: must be an integer, not 'soon'"),
+        (_set("computes.0.bmc.options", {"privlvl": "root"}),
+         "computes[0].bmc.options.privlvl: fence_ipmi: must be one of"),
+        (_set("computes.0.bmc.username", "a-much-too-long-user"),
+         "computes[0].bmc.username: fence_ipmi: has more than 16 bytes (IPMI limit)"),
+        (_set("computes.1.bmc.password_script", "/usr/local/bin/pw 'comp2"),
+         "computes[1].bmc.password_script: cannot be parsed (No closing quotation)"),
+        (_set("computes.1.bmc.password_script", "''"),
+         "computes[1].bmc.password_script: names no command"),
+        (_set("agents", {"fence_ipmi": {"params": {"cipher": "99"}}}),
+         "agents.fence_ipmi.params.cipher: fence_ipmi: must be one of 3, 17, not '99'"),
+        (_set("agents", {"fence_nova": {"params": {"nova_timeout": 60}}}),
+         "agents.fence_nova.params.nova_timeout: fence_nova: must be at most 10, not 60"),
+        (_set("agents", {"fence_nova": {"params": {"lanplus": 1}}}),
+         "agents.fence_nova.params.lanplus: fence_nova has no such parameter"),
+        (_set("agents", {"nova_evacuate": {"params": {"poll_interval": 0}}}),
+         "agents.nova_evacuate.params.poll_interval: NovaEvacuate: must be at least 1, not 0"),
+        (_set("agents", {"nova_evacuate": {"params": {"insecure": "maybe"}}}),
+         "agents.nova_evacuate.params.insecure: NovaEvacuate: must be a boolean"),
+        (_set("agents", {"nova_compute": {"params": {"service_manager": "upstart"}}}),
+         "agents.nova_compute.params.service_manager: NovaCompute: must be one of"),
+        (_set("agents", {"libvirtd": {"params": {"servce_manager": "auto"}}}),
+         "agents.libvirtd.params.servce_manager: libvirtd has no such parameter "
+         "(did you mean service_manager?"),
+        (_set("agents", {"libvirtd": {"params": {"api_timeout": 100000}}}),
+         "agents.libvirtd.params.api_timeout: libvirtd: must be at most 600"),
+    ],
+)
+def test_settings_the_agents_refuse_are_refused_here(
+        doc: dict[str, Any], change: Callable[[dict[str, Any]], None], message: str) -> None:
+    """Issue 11 item 8: checked with the agents' own parameter declarations."""
+    change(doc)
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory(doc)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_pacemaker_fencing_parameters_and_agent_aliases_pass(doc: dict[str, Any]) -> None:
+    doc["agents"] = {"fence_nova": {"params": {"pcmk_delay_max": "5s", "nova_timeout": 5}},
+                     "fence_ipmi": {"params": {"pcmk_reboot_timeout": "90s", "method": "cycle"}},
+                     "nova_evacuate": {"params": {"endpoint_type": "internal"}}}
+    doc["bmc_defaults"]["options"] = {"cipher": 17, "privlvl": "operator", "power_wait": 2}
+    inv = parse_inventory(doc)
+    assert ("pcmk_delay_max", "5s") in inv.agents.fence_nova
+    assert inv.computes[0].bmc.options == (("cipher", "17"), ("privlvl", "operator"),
+                                           ("power_wait", "2"))
+

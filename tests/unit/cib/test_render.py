@@ -144,3 +144,18 @@ def test_every_resource_forgets_its_failures(golden: Path) -> None:
             continue
         assert int(meta["migration-threshold"]) > 1, rid  # a transient failure is retried
         assert meta["failure-timeout"] not in ("", "0"), rid
+
+
+def test_an_inlined_password_fence_ipmi_would_refuse_is_a_render_error(
+        doc: dict[str, Any]) -> None:
+    """Issue 11 item 8: IPMI 2.0 passwords have at most 20 bytes; never render a longer one."""
+    too_long = "p" * 21
+    with pytest.raises(RenderError) as caught:
+        render_cib(parse_inventory(doc), options=RenderOptions(include_secrets=True),
+                   read_secret=lambda path: too_long)
+    message = str(caught.value)
+    assert message.startswith("computes[0].bmc.password_file: /etc/ih/comp1: ")
+    assert "more than 20 bytes (IPMI limit)" in message and too_long not in message
+    text = render_cib(parse_inventory(doc), options=RenderOptions(include_secrets=True),
+                      read_secret=lambda path: "p" * 20)
+    assert 'value="' + "p" * 20 + '"' in text

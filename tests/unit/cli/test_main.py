@@ -80,3 +80,30 @@ def test_shim_runs_the_entry_point() -> None:
                           env={"PYTHONPATH": str(ROOT / "lib")}, check=False)
     assert done.returncode == 0 and done.stdout.startswith("instanceha ")
     assert (ROOT / "bin" / "instanceha").stat().st_mode & 0o111
+
+
+# ------------------------------------------------------------------ issue 11
+
+SECRET = "s3cret-in-the-inventory"
+
+
+def _inventory(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "cloud: overcloud\ncontrollers: [ctl1]\nbmc_defaults: {username: admin}\n"
+        "computes:\n  - name: comp1\n    address: 192.0.2.11\n"
+        "    bmc: {address: 10.0.1.11, password_file: /etc/ih/comp1}\n" + extra)
+    return path
+
+
+@pytest.mark.parametrize("pcs", [False, True])
+def test_render_refuses_an_agent_password_in_one_line(tmp_path: Path, pcs: bool) -> None:
+    """Item 1: agents.nova_evacuate.params.password went in clear into the CIB and --pcs."""
+    inv = _inventory(tmp_path, f"agents:\n  nova_evacuate:\n    params: {{password: {SECRET}}}\n")
+    target = tmp_path / "cib.xml"
+    code, out, err = _run("cib", "render", "-i", str(inv), "--no-verify", "-o", str(target),
+                          *(["--pcs"] if pcs else []))
+    assert code == ExitCode.CONFIG and out == "" and not target.exists()
+    assert err.startswith(f"instanceha: error: {inv}: agents.nova_evacuate.params.password: "
+                          "a secret") and err.count("\n") == 1
+    assert SECRET not in err
