@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from instanceha.cib.durations import is_duration, to_ms
 from instanceha.hostmap import HostMap, HostMapError, parse_host_map
@@ -718,7 +719,7 @@ def load_inventory(path: str | Path) -> Inventory:
     import yaml
 
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
@@ -730,3 +731,34 @@ def load_inventory(path: str | Path) -> Inventory:
     except InventoryError as err:
         raise InventoryError(f"{path}: {err}") from None
 
+
+@functools.cache
+def _unique_key_loader() -> Any:
+    """PyYAML's SafeLoader, refusing a key repeated in one mapping (it keeps the last).
+
+    A repeated key is a mistake that would silently win over the first; merge
+    keys (``<<: *anchor``) may still be overridden. The error is a YAML error
+    at the repeated key, naming it and the line of its first occurrence.
+    """
+    import yaml
+
+    def mapping(loader: Any, node: Any) -> Any:
+        first: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                repeated = key in first
+            except TypeError:  # unhashable: construct_mapping reports it
+                continue
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first[key]}); "
+                    "a key may appear once per mapping", key_node.start_mark)
+            first[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node, deep=True)
+
+    loader: Any = type("UniqueKeyLoader", (yaml.SafeLoader,), {})
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return loader

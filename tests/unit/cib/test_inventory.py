@@ -233,3 +233,33 @@ def test_pacemaker_fencing_parameters_and_agent_aliases_pass(doc: dict[str, Any]
     assert inv.computes[0].bmc.options == (("cipher", "17"), ("privlvl", "operator"),
                                            ("power_wait", "2"))
 
+
+# ----------------------------------------------- issue 11: duplicate keys (item 9)
+
+
+def test_duplicate_keys_are_an_error_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("cloud: overcloud\ncontrollers: [ctl1]\ncomputes:\n"
+                    "  - name: comp1\n    address: 192.0.2.11\n    address: 192.0.2.99\n"
+                    "    bmc: {address: 10.0.1.11, username: admin, password_file: /etc/ih/c1}\n")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "duplicate key 'address'" in message
+    assert "line 6" in message and "line 5" in message and "\n" not in message
+    path.write_text("cloud: a\ncloud: b\n")
+    with pytest.raises(InventoryError, match="duplicate key 'cloud'"):
+        load_inventory(path)
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("cloud: overcloud\ncontrollers: [ctl1]\ncomputes:\n"
+                    "  - name: comp1\n    address: 192.0.2.11\n"
+                    "    bmc: &bmc {username: admin, password_file: /etc/ih/c1,\n"
+                    "               address: 10.0.1.11}\n"
+                    "  - name: comp2\n    address: 192.0.2.12\n"
+                    "    bmc: {<<: *bmc, address: 10.0.1.12, password_file: /etc/ih/c2}\n")
+    second = load_inventory(path).computes[1].bmc
+    assert (second.address, second.username, second.password_file) == (
+        "10.0.1.12", "admin", "/etc/ih/c2")
