@@ -3,7 +3,9 @@
 :func:`gather_cluster` reads the cluster through Pacemaker's CLIs (one
 ``crm_mon``, one ``cibadmin --query``, one ``stonith_admin --history``, via
 :mod:`instanceha.cluster`); :func:`compute_rows` turns that, plus Nova's
-services when available, into one :class:`ComputeRow` per compute node (pure).
+services when available, into one :class:`ComputeRow` per compute node (pure),
+with every server the last evacuation run left on the node and why (the
+worker's ``instanceha-not-evacuated``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,13 @@ from instanceha.cluster import (
 )
 from instanceha.cluster.pcmkxml import run_xml
 from instanceha.cluster.runner import CommandError, SubprocessRunner
+from instanceha.evacuation.outcome import NotEvacuated, decode_not_evacuated
 from instanceha.evacuator.guard import HOLD_ATTRIBUTE
-from instanceha.evacuator.worker import PROGRESS_ATTRIBUTE, RESULT_ATTRIBUTE
+from instanceha.evacuator.worker import (
+    NOT_EVACUATED_ATTRIBUTE,
+    PROGRESS_ATTRIBUTE,
+    RESULT_ATTRIBUTE,
+)
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError, parse_host_map
 from instanceha.nova.model import ComputeService
 
@@ -58,6 +65,8 @@ class ComputeRow:
     last_fencing: str
     evacuation: str
     nova: str
+    not_evacuated: tuple[NotEvacuated, ...] = ()  # what the last run left here, and why
+    not_evacuated_more: int = 0  # left out of the bounded attribute (named in the log)
 
 
 def _when(epoch: float | None) -> str:
@@ -196,6 +205,8 @@ def compute_rows(
         services = [s for s in ("libvirtd", "nova-compute") if name in view.running.get(s, ())]
         if "nova-compute" not in services and _evacuating(view.attributes.get(name, {})):
             services.append("(nova-compute held back until the evacuation is done)")
+        left, more = decode_not_evacuated(
+            view.attributes.get(name, {}).get(NOT_EVACUATED_ATTRIBUTE, ""))
         rows.append(ComputeRow(
             node=name,
             nova_host=nova_host,
@@ -204,5 +215,7 @@ def compute_rows(
             last_fencing=_fencing(view.fencing, name),
             evacuation=_evacuation(view.attributes.get(name, {})),
             nova=_nova((nova_services or {}).get(nova_host), nova_services is not None),
+            not_evacuated=tuple(left),
+            not_evacuated_more=more,
         ))
     return rows

@@ -1,4 +1,5 @@
-"""``instanceha status``: per compute node, Pacemaker, last fencing, evacuation and Nova."""
+"""``instanceha status``: per compute node, Pacemaker, last fencing, evacuation and Nova;
+then every server an evacuation left behind (skipped, failed, pending) and why."""
 
 from __future__ import annotations
 
@@ -83,4 +84,13 @@ def run_status(args: argparse.Namespace, io: Io) -> int:
             ["NODE", "NOVA HOST", "PACEMAKER", "SERVICES", "LAST FENCING", "EVACUATION", "NOVA"],
             [[r.node, r.nova_host, r.pacemaker, r.services, r.last_fencing, r.evacuation, r.nova]
              for r in rows], indent="") + "\n")
+        left: list[list[str]] = []
+        for r in rows:
+            left += [[r.node, e.name, e.server_id, e.kind, e.reason] for e in r.not_evacuated]
+            if r.not_evacuated_more:
+                left.append([r.node, f"+{r.not_evacuated_more} more", "", "",
+                             "named in NovaEvacuate's log"])
+        if left:
+            io.out.write("\nNot evacuated by the last run:\n" + table(
+                ["NODE", "SERVER", "ID", "OUTCOME", "WHY"], left, indent="") + "\n")
     return ExitCode.OK

@@ -19,7 +19,14 @@ Each pass (every ``poll_interval`` seconds):
 
 A claimed host's previous result is withdrawn (a new incident never shows the
 last one's result as current) and its progress is published at most every
-``progress_every`` seconds, the latest snapshot always within a pass.
+``progress_every`` seconds, the latest snapshot always within a pass. A run's
+end publishes its counts (:data:`RESULT_ATTRIBUTE`) and, in
+:data:`NOT_EVACUATED_ATTRIBUTE`, every server it did not evacuate with why
+(one bounded line, :func:`~instanceha.evacuation.outcome.encode_not_evacuated`),
+each also logged at WARNING. Both are permanent node attributes: Pacemaker
+purges a remote node's transient attributes when its connection goes down and
+again when it comes back, so a transient one would vanish seconds after the
+evacuation, as soon as the host is online again.
 
 Stopping releases this worker's claims, so another controller (or this one,
 restarted) resumes at once; the engine reads what was done back from Nova.
@@ -47,7 +54,7 @@ from instanceha.cluster import (
 )
 from instanceha.evacuation.config import EngineConfig
 from instanceha.evacuation.engine import EvacuationEngine
-from instanceha.evacuation.outcome import HostProgress, HostReport
+from instanceha.evacuation.outcome import HostProgress, HostReport, encode_not_evacuated
 from instanceha.evacuation.policy import PolicyConfig
 from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.evacuator.cib_journal import CibJournal
@@ -63,12 +70,21 @@ from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
-__all__ = ["PROGRESS_ATTRIBUTE", "RESULT_ATTRIBUTE", "Evacuator", "EvacuatorSettings"]
+__all__ = [
+    "NOT_EVACUATED_ATTRIBUTE",
+    "PROGRESS_ATTRIBUTE",
+    "RESULT_ATTRIBUTE",
+    "Evacuator",
+    "EvacuatorSettings",
+]
 
 _LOG = logging.getLogger("instanceha.evacuator")
 
 PROGRESS_ATTRIBUTE = "instanceha-evacuation-progress"
 RESULT_ATTRIBUTE = "instanceha-evacuation-result"
+NOT_EVACUATED_ATTRIBUTE = "instanceha-not-evacuated"
+#: Most characters of any value the worker publishes (the CIB copies it to every node).
+_VALUE_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -229,6 +245,7 @@ class Evacuator:
             )
             self.service_return.withdraw(node)
             self._withdraw(node, RESULT_ATTRIBUTE)
+            self._withdraw(node, NOT_EVACUATED_ATTRIBUTE)
             self._set(node, PROGRESS_ATTRIBUTE, f"started on {self.settings.owner}")
             report = engine.run(host)
             self._finish(node, report, journal)
@@ -247,6 +264,12 @@ class Evacuator:
     def _finish(self, node: str, report: HostReport, journal: CibJournal) -> None:
         summary = report.summary().splitlines()[0]
         self._set(node, RESULT_ATTRIBUTE, summary)
+        left = report.not_evacuated()
+        for outcome in left:
+            _LOG.warning("%s: %s %s (%s) not evacuated: %s", node, outcome.kind, outcome.name,
+                         outcome.server_id, outcome.reason)
+        if left:
+            self._set(node, NOT_EVACUATED_ATTRIBUTE, encode_not_evacuated(left))
         moving = self._still_moving(report.host) if report.complete else 0
         if moving:
             _LOG.warning("evacuation of %s accounted for, but Nova lists %d evacuation(s) "
@@ -306,6 +329,10 @@ class Evacuator:
             _LOG.warning("cannot withdraw %s on %s: %s", name, node, error)
 
     def _set(self, node: str, name: str, value: str) -> None:
+        """Publish ``value`` as one line of at most :data:`_VALUE_MAX` characters."""
+        value = " ".join(value.replace("\0", " ").split())
+        if len(value) > _VALUE_MAX:
+            value = value[: _VALUE_MAX - 3] + "..."
         try:
             self.attrs.set(node, name, value)
         except ClusterError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ from fakes.memory_cib import MemoryAttributes
 from instanceha.cib.inventory import load_inventory
 from instanceha.cib.render import render_cib
 from instanceha.cib.transition import NodeState
-from instanceha.cli import evacuate_cmd
+from instanceha.cli import evacuate_cmd, status_cmd
 from instanceha.cli import main as cli_main
 from instanceha.cli.check import (
     Status,
@@ -218,3 +219,33 @@ def test_an_online_host_is_refused_even_forced_down_unless_forced(
         code, err, attrs = _evacuate(monkeypatch, view, "comp2", "--force", forced_down=forced)
         assert code == ExitCode.REFUSED and attrs.get("comp2", "instanceha-evacuate") is None
     assert "\\-\\-force: accept a node online in the cluster" in manpage()  # instanceha(8)
+
+
+def test_status_names_every_server_left_behind_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    left = ("skipped tpm-vm (1111-4): not evacuable: vTPM (flavor m1.tpm: hw:tpm_version=2.0); "
+            "failed db (1111-1): still ERROR after 3 attempts; +2 more (NovaEvacuate's log "
+            "names them all)")
+    view = _view(attributes={"comp1": {"instanceha-evacuate": f"done:{int(T0) + 60}",
+                                       "instanceha-evacuation-result": "comp1: 3 evacuated",
+                                       "instanceha-not-evacuated": left}})
+    monkeypatch.setattr(status_cmd, "read_cluster", lambda: view)
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_main.run(["status", "--no-nova", "--json"], Io(out, err, {})) == ExitCode.OK
+    rows = {r["node"]: r for r in json.loads(out.getvalue())}
+    assert rows["comp1"]["not_evacuated"] == [
+        {"kind": "skipped", "name": "tpm-vm", "server_id": "1111-4",
+         "reason": "not evacuable: vTPM (flavor m1.tpm: hw:tpm_version=2.0)"},
+        {"kind": "failed", "name": "db", "server_id": "1111-1",
+         "reason": "still ERROR after 3 attempts"}]
+    assert rows["comp1"]["not_evacuated_more"] == 2
+    assert rows["comp2"]["not_evacuated"] == [] and rows["comp2"]["not_evacuated_more"] == 0
+    out = io.StringIO()
+    assert cli_main.run(["status", "--no-nova"], Io(out, err, {})) == ExitCode.OK
+    text = out.getvalue().splitlines()
+    line = next(t for t in text if "tpm-vm" in t)
+    assert line.split()[:4] == ["comp1", "tpm-vm", "1111-4", "skipped"]
+    assert line.endswith("not evacuable: vTPM (flavor m1.tpm: hw:tpm_version=2.0)")
+    assert any("db" in t and t.endswith("still ERROR after 3 attempts") for t in text)
+    assert any(t.split()[:2] == ["comp1", "+2"] and "more" in t for t in text)

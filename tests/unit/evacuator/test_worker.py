@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,11 +15,16 @@ from fakes.memory_cib import MemoryAttributes
 from instanceha.clock import SystemClock
 from instanceha.cluster import EvacuationRequest, FenceEvent, FenceState, NodeInfo
 from instanceha.evacuation.config import EngineConfig
-from instanceha.evacuation.outcome import HostProgress
+from instanceha.evacuation.outcome import (
+    NOT_EVACUATED_LIMIT,
+    HostProgress,
+    decode_not_evacuated,
+)
 from instanceha.evacuation.policy import Mode, PolicyConfig
 from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig
 from instanceha.evacuator.service_return import IN_SERVICE, SERVICE_ATTRIBUTE, STARTED
 from instanceha.evacuator.worker import (
+    NOT_EVACUATED_ATTRIBUTE,
     PROGRESS_ATTRIBUTE,
     RESULT_ATTRIBUTE,
     Evacuator,
@@ -278,3 +284,42 @@ def test_a_host_released_once_is_held_again_when_it_fails_again(tmp_path: Path) 
     assert _evacuate_calls(nova) == {}
     assert all((attrs.get(h, HOLD_ATTRIBUTE) or "").startswith("held:")
                for h in ("comp1", "comp2", "comp3"))
+
+
+def test_every_server_left_behind_is_named_with_its_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A vTPM server and a PAUSED one are skipped: crm_mon -A (a bounded one-line attribute)
+    and the log at WARNING name each with its reason, not only the counts."""
+    nova, attrs = _lab(), MemoryAttributes()
+    nova.add_server("comp1", name="web")
+    tpm = nova.add_server("comp1", name="tpm-vm", flavor_extra_specs={"hw:tpm_version": "2.0"})
+    paused = nova.add_server("comp1", name="paused;vm\nx", status="PAUSED")
+    nova.kill_compute("comp1")
+    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    worker = _worker(nova, attrs, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="instanceha.evacuator"):
+        _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    shown = attrs.get("comp1", NOT_EVACUATED_ATTRIBUTE) or ""
+    assert "\n" not in shown and len(shown) <= NOT_EVACUATED_LIMIT
+    entries = {e.server_id: e for e in decode_not_evacuated(shown)[0]}
+    assert set(entries) == {tpm.id, paused.id}
+    assert (entries[tpm.id].kind, entries[tpm.id].name) == ("skipped", "tpm-vm")
+    assert "vTPM" in entries[tpm.id].reason
+    assert entries[paused.id].name == "paused,vm x" and "PAUSED" in entries[paused.id].reason
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for server in (tpm, paused):
+        assert any(server.id in line and entries[server.id].reason in line for line in warned)
+
+
+def test_the_list_of_servers_left_behind_is_bounded(tmp_path: Path) -> None:
+    nova, attrs = _lab(), MemoryAttributes()
+    for i in range(200):
+        nova.add_server("comp1", name=f"vm-{i:03d}-" + "x" * 100, status="PAUSED")
+    nova.kill_compute("comp1")
+    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    worker = _worker(nova, attrs, tmp_path)
+    _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    shown = attrs.get("comp1", NOT_EVACUATED_ATTRIBUTE) or ""
+    entries, more = decode_not_evacuated(shown)
+    assert len(shown) <= NOT_EVACUATED_LIMIT and entries and len(entries) + more == 200
