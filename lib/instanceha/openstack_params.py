@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CREDENTIAL_PARAMS", "HOSTMAP_PARAMS", "cloud_config", "credential_values", "host_map"]
 
+#: What one environment variable can carry to an agent (Linux MAX_ARG_STRLEN, 128 KiB,
+#: less the ``OCF_RESKEY_<name>=`` prefix).
+_ENV_VALUE_MAX = 131_000
+
 CREDENTIAL_PARAMS: tuple[Param, ...] = (
     Param("cloud", "clouds.yaml cloud name",
           "Entry of clouds.yaml (searched in OS_CLIENT_CONFIG_FILE, /etc/openstack/clouds.yaml "
@@ -53,7 +57,8 @@ CREDENTIAL_PARAMS: tuple[Param, ...] = (
 
 HOSTMAP_PARAMS: tuple[Param, ...] = (
     Param("host_map", "node to Nova host map",
-          "Explicit node:novahost pairs separated by ';', for names no rule derives."),
+          "Explicit node:novahost pairs separated by ';', for names no rule derives.",
+          max_length=_ENV_VALUE_MAX),
     Param("domain", "DNS domain",
           "Appended to short node names to form the Nova host name (comp1 -> comp1.DOMAIN)."),
 )

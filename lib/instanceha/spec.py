@@ -4,6 +4,12 @@ An agent declares its parameters once as :class:`Param` values. From that one
 declaration come the metadata XML, the man page, the parsing of raw string
 values (``OCF_RESKEY_*``, fence options) into typed values, and validation.
 Only the standard library is used: this module is on every agent's fast path.
+
+Bad input is refused here, once for every agent, before any action runs: a value
+that is not valid UTF-8, longer than its ``max_length``, an integer outside its
+declared ``minimum``..``maximum`` (every integer declares both), or a command
+line (``shell_words``) with unbalanced quotes is a :class:`ParamError` naming the
+parameter, never showing a secret's value.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DEFAULT_MAX_LENGTH",
     "FALSE_WORDS",
     "TRUE_WORDS",
     "ParamError",
@@ -39,6 +47,9 @@ FALSE_WORDS = frozenset({"0", "no", "n", "false", "off", "nein", "disable", "dis
 #: besides the names of the parameters an agent declares secret.
 SECRET_FIELD_NAMES = ("password", "passwd", "secret")
 _MASK = "****"
+#: Longest value a parameter takes unless its declaration says otherwise (characters).
+DEFAULT_MAX_LENGTH = 4096
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 class SecretMask(logging.Filter):
@@ -135,7 +146,8 @@ def parse_bool(name: str, raw: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ParamError(name, f"must be a boolean (yes/no, true/false, 1/0), not {raw!r}")
+    shown = repr(raw if len(raw) <= 40 else raw[:40] + "...")
+    raise ParamError(name, f"must be a boolean (yes/no, true/false, 1/0), not {shown}")
 
 
 @dataclass(frozen=True)
@@ -147,7 +159,10 @@ class Param:
     defaults; ``reloadable`` parameters may change without a restart
     (OCF 1.1 ``reload-agent``). ``getopt`` is an optional one-letter short
     command-line option (fence agents: ``-a`` for ``ip``); runtimes without
-    a command line ignore it.
+    a command line ignore it. ``max_length`` caps the raw value (characters);
+    integers must declare ``minimum`` and ``maximum``; ``shell_words`` values
+    are command lines split like a shell would (``shlex``), so unbalanced quotes
+    are refused when parameters are parsed.
     """
 
     name: str
@@ -164,6 +179,8 @@ class Param:
     secret: bool = False
     aliases: tuple[str, ...] = ()
     getopt: str = ""
+    max_length: int = DEFAULT_MAX_LENGTH
+    shell_words: bool = False
 
     def __post_init__(self) -> None:
         if len(self.getopt) > 1 or (self.getopt and not self.getopt.isalnum()):
@@ -172,12 +189,38 @@ class Param:
             raise TypeError(f"select parameter {self.name} needs choices")
         if self.required and self.default is not None:
             raise TypeError(f"required parameter {self.name} cannot have a default")
+        if self.type is ParamType.INTEGER and (self.minimum is None or self.maximum is None):
+            raise TypeError(f"integer parameter {self.name} needs a minimum and a maximum")
+
+    def _shown(self, raw: str) -> str:
+        """The raw value as an error message may show it (never a secret's)."""
+        return "the value given" if self.secret else repr(raw)
+
+    def check_raw(self, raw: str) -> None:
+        """The checks every value passes first: UTF-8, length, command-line syntax.
+
+        :raises ParamError: naming this parameter.
+        """
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParamError(self.name, "is not valid UTF-8") from None
+        if len(raw) > self.max_length:
+            raise ParamError(self.name, f"is longer than {self.max_length} characters "
+                                        f"({len(raw)})")
+        if self.shell_words:
+            try:
+                shlex.split(raw)
+            except ValueError as bad:
+                raise ParamError(self.name, f"cannot be split into words like a shell "
+                                            f"would: {str(bad).lower()}") from None
 
     def coerce(self, raw: str) -> Value:
         """Turn a raw string into this parameter's typed value.
 
         :raises ParamError: naming this parameter when the value is invalid.
         """
+        self.check_raw(raw)
         if self.type is ParamType.BOOLEAN:
             return parse_bool(self.name, raw)
         if self.type is ParamType.INTEGER:
@@ -185,14 +228,19 @@ class Param:
         value = raw.strip() if self.type is ParamType.SELECT else raw
         if self.type is ParamType.SELECT and value not in self.choices:
             allowed = ", ".join(self.choices)
-            raise ParamError(self.name, f"must be one of {allowed}, not {raw!r}")
+            raise ParamError(self.name, f"must be one of {allowed}, not {self._shown(raw)}")
         return value
 
     def _coerce_int(self, raw: str) -> int:
-        try:
-            number = int(raw.strip(), 10)
-        except ValueError:
-            raise ParamError(self.name, f"must be an integer, not {raw!r}") from None
+        text = raw.strip()
+        if not _INTEGER.fullmatch(text):  # ASCII digits only: no 1_000, no other scripts
+            shown = self._shown(raw if len(raw) <= 40 else raw[:40] + "...")
+            raise ParamError(self.name, f"must be an integer, not {shown}")
+        if len(text.lstrip("+-")) > 30:  # far past any bound; int() of 4300+ digits fails
+            side = f"at least {self.minimum}" if text.startswith("-") else \
+                f"at most {self.maximum}"
+            raise ParamError(self.name, f"must be {side}, not a {len(text)}-digit number")
+        number = int(text, 10)
         if self.minimum is not None and number < self.minimum:
             raise ParamError(self.name, f"must be at least {self.minimum}, not {number}")
         if self.maximum is not None and number > self.maximum:

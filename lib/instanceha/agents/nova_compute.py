@@ -55,7 +55,7 @@ _SERVICE = (
           default="/usr/bin/nova-compute"),
     Param("config_files", "nova configuration files",
           "Space-separated files passed as --config-file in direct mode.",
-          default="/etc/nova/nova.conf"),
+          default="/etc/nova/nova.conf", shell_words=True),
     Param("pidfile", "pid file", "Pid file of nova-compute in direct mode.",
           default="/run/nova-compute.pid"),
     Param("log_file", "output file", "Where nova-compute's stdout/stderr go in direct mode.",

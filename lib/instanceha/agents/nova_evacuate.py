@@ -46,7 +46,8 @@ _TUNING = (
     Param("tag_key", "protection key", "Flavor extra spec, image property/tag, aggregate or "
           "server metadata key marking protected instances.", default="evacuable"),
     Param("reserved_hosts", "reserved target hosts",
-          "Comma-separated Nova hosts to evacuate to (empty: let the scheduler choose)."),
+          "Comma-separated Nova hosts to evacuate to (empty: let the scheduler choose).",
+          max_length=65536),
     Param("max_parallel", "evacuations in flight", "Evacuations in flight at once per host.",
           type=ParamType.INTEGER, default=8, minimum=1, maximum=200),
     Param("stagger_ms", "gap between evacuate calls (ms)", "Minimum gap between two calls.",
@@ -54,25 +55,26 @@ _TUNING = (
     Param("max_attempts", "attempts per instance", "Evacuate calls per instance before "
           "it is reported failed.", type=ParamType.INTEGER, default=3, minimum=1, maximum=20),
     Param("instance_timeout", "seconds per attempt", "From the evacuate call to the target "
-          "state on another host.", type=ParamType.INTEGER, default=600, minimum=10),
+          "state on another host.", type=ParamType.INTEGER, default=600, minimum=10,
+          maximum=86400),
     Param("mass_failure_hosts", "mass-failure host limit",
           "Hold evacuation when more compute hosts than this fail within "
           "mass_failure_window (0: no limit). Release with 'instanceha evacuate --release'.",
-          type=ParamType.INTEGER, default=0, minimum=0),
+          type=ParamType.INTEGER, default=0, minimum=0, maximum=100000),
     Param("mass_failure_percent", "mass-failure share limit",
           "Hold evacuation when more than this percentage of compute hosts fail within "
           "mass_failure_window (0: no limit).",
           type=ParamType.INTEGER, default=0, minimum=0, maximum=100),
     Param("mass_failure_window", "mass-failure window (s)", "Window of the two limits above.",
-          type=ParamType.INTEGER, default=600, minimum=10),
+          type=ParamType.INTEGER, default=600, minimum=10, maximum=604800),
     Param("poll_interval", "seconds between passes", "How often the evacuator looks for "
           "requests.", type=ParamType.INTEGER, default=5, minimum=1, maximum=300),
     Param("takeover_after", "seconds before a dead owner's claim is taken over",
           "Must exceed poll_interval plus clock skew between controllers.",
-          type=ParamType.INTEGER, default=60, minimum=10),
+          type=ParamType.INTEGER, default=60, minimum=10, maximum=86400),
     Param("heartbeat_timeout", "monitor failure threshold (s)",
           "monitor fails when the worker's heartbeat is older than this.",
-          type=ParamType.INTEGER, default=60, minimum=5),
+          type=ParamType.INTEGER, default=60, minimum=5, maximum=86400),
     Param("state_dir", "state directory",
           "Directory dedicated to this resource, where the worker keeps its pid, heartbeat "
           "and root-only configuration (default: $HA_RSCTMP/NovaEvacuate-<resource>). start "

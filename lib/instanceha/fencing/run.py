@@ -6,7 +6,9 @@ Order of work, cheapest first, so ``metadata``, ``manpage``, ``--help`` and
 1. options from argv, or from stdin when there are no arguments;
 2. logging (``verbose``, ``quiet``, ``debug_file``), unknown stdin names logged;
 3. ``--help``, ``--version``, ``metadata``, ``manpage``;
-4. typed parameters, the agent's own checks: ``validate-all`` stops here;
+4. typed parameters (non-UTF-8, overlong, out-of-range values and unparsable
+   ``password_script`` refused by :mod:`instanceha.spec`), the agent's own
+   checks: ``validate-all`` stops here;
 5. ``password_script``, ``delay`` (off/reboot only, counted from the start),
    ``connect``, the action, ``close``.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +49,8 @@ Validate = Callable[[Params], None]
 
 _LOG = logging.getLogger("instanceha.fencing")
 _ALIASES = {"meta-data": "metadata", "enable": "on", "disable": "off"}
+#: Largest standard input read (pacemaker-fenced writes a few KiB).
+MAX_STDIN_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -73,13 +78,28 @@ class _Streams:
         self.stdout.flush()
 
 
+def _stdin_text(stdin: TextIO) -> str:
+    """Standard input, at most :data:`MAX_STDIN_BYTES`; bytes that are not UTF-8 are kept
+    (as surrogates) for the parameter they belong to to refuse them by name."""
+    buffer = getattr(stdin, "buffer", None)
+    data = buffer.read(MAX_STDIN_BYTES + 1) if buffer is not None else None
+    if data is None:
+        text = stdin.read(MAX_STDIN_BYTES + 1)
+        size = len(text)
+    else:
+        text, size = data.decode("utf-8", "surrogateescape"), len(data)
+    if size > MAX_STDIN_BYTES:
+        raise UsageError(f"options on standard input exceed {MAX_STDIN_BYTES // (1 << 20)} MiB")
+    return text
+
+
 def _read_options(spec: FenceAgentSpec, argv: Sequence[str], stdin: TextIO | None) -> RawOptions:
     if len(argv) > 1:
         return parse_argv(spec.all_params, argv[1:])
     if stdin is None or stdin.closed or stdin.isatty():
         raise UsageError("no options: give them on the command line or as name=value lines "
                          "on stdin (see --help)")
-    return parse_stdin(spec.all_params, stdin.read())
+    return parse_stdin(spec.all_params, _stdin_text(stdin))
 
 
 def _flag(raw: RawOptions, name: str) -> bool:
@@ -145,6 +165,10 @@ def _check(agent: FenceAgent, raw: RawOptions, action: str) -> Params:
     params = spec.all_params.parse(raw.values)
     if spec.password and not (params.text("password") or params.text("password_script")):
         raise UsageError("Failed: You have to enter password or password script")
+    if spec.password and not params.text("password"):
+        command = shlex.split(params.text("password_script"))  # parsable: spec checked it
+        if not command or not command[0]:
+            raise UsageError("password_script is empty: give a command printing the password")
     needs_plug = action in spec.power_actions or action == "status"
     if spec.plug is PlugUse.REQUIRED and needs_plug and not params.text("plug"):
         raise UsageError("Failed: You have to enter plug number or machine identification")

@@ -37,6 +37,7 @@ IP = Param(
     "IP address or hostname of fencing device",
     "Address of the device's management interface, for example a BMC.",
     required=True,
+    max_length=255,
     aliases=("ipaddr",),
     getopt="a",
 )
@@ -66,6 +67,7 @@ PASSWORD_SCRIPT = Param(
     "Command (split like a shell would, but run without one) whose first line of "
     "output is the password. Used when password is not set.",
     aliases=("passwd_script",),
+    shell_words=True,
     getopt="S",
 )
 
@@ -147,24 +149,24 @@ _RUNTIME = (
     Param("delay", "Wait X seconds before fencing is started",
           "Wait X seconds before fencing is started; applies to off and reboot only, "
           "counted from the agent's start.",
-          type=ParamType.INTEGER, default=0, minimum=0),
+          type=ParamType.INTEGER, default=0, minimum=0, maximum=3600),
     Param("login_timeout", "Wait X seconds for the login to the device to succeed",
-          type=ParamType.INTEGER, default=5, minimum=1),
+          type=ParamType.INTEGER, default=5, minimum=1, maximum=600),
     Param("power_timeout", "Test X seconds for status change after ON/OFF",
           "Test X seconds for status change after ON/OFF: after each power command the "
           "state is polled until it matches or this many seconds have passed.",
-          type=ParamType.INTEGER, default=20, minimum=0),
+          type=ParamType.INTEGER, default=20, minimum=0, maximum=3600),
     Param("power_wait", "Wait X seconds after issuing ON/OFF",
           "Wait X seconds after issuing ON/OFF, before the first verification poll.",
-          type=ParamType.INTEGER, default=0, minimum=0),
+          type=ParamType.INTEGER, default=0, minimum=0, maximum=3600),
     Param("shell_timeout", "Wait X seconds for one device command to answer",
-          type=ParamType.INTEGER, default=3, minimum=1),
+          type=ParamType.INTEGER, default=3, minimum=1, maximum=600),
     Param("stonith_status_sleep", "Sleep at most X seconds between status calls",
           "Sleep at most X seconds between status calls: verification polls start 0.1 s "
           "apart and back off to this interval.",
-          type=ParamType.INTEGER, default=1, minimum=1),
+          type=ParamType.INTEGER, default=1, minimum=1, maximum=600),
     Param("retry_on", "Count of attempts to retry power on",
-          type=ParamType.INTEGER, default=1, minimum=0),
+          type=ParamType.INTEGER, default=1, minimum=0, maximum=100),
 )
 
 

@@ -20,7 +20,8 @@ SPEC = AgentSpec(
         (
             Param("target", "what to manage", required=True, unique=True),
             Param("password", "a secret", secret=True),
-            Param("tries", "attempts", type=ParamType.INTEGER, default=2, minimum=1),
+            Param("tries", "attempts", type=ParamType.INTEGER, default=2, minimum=1,
+                  maximum=100),
             Param("behaviour", "what start does", type=ParamType.SELECT,
                   choices=("ok", "crash", "missing", "configured"), default="ok"),
         )

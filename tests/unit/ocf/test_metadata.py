@@ -51,7 +51,8 @@ def test_plain_agents_use_the_bare_dtd_and_reloadable_ones_declare_the_extension
     assert "[\n" not in render_metadata(SPEC).split("\n")[1]
     spec = AgentSpec(
         "R", "1", "s", "l",
-        ParamSet((Param("n", "n", type=ParamType.INTEGER, default=1, reloadable=True),)),
+        ParamSet((Param("n", "n", type=ParamType.INTEGER, default=1, minimum=0, maximum=9,
+                         reloadable=True),)),
         (ActionSpec("reload-agent", 10),),
     )
     xml = render_metadata(spec)
