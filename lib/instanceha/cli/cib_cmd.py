@@ -15,7 +15,7 @@ from instanceha.cib.cibquery import CibQueryError, parse_cib
 from instanceha.cib.pcs import PcsTranslationError, pcs_script
 from instanceha.cib.scheduler import Scheduler, SchedulerError
 from instanceha.cib.schema import SchemaError, validate
-from instanceha.cli.common import CliError, ExitCode, Io, write_output
+from instanceha.cli.common import CliError, ExitCode, Io, check_output_path, write_output
 from instanceha.cli.inputs import (
     add_inventory,
     add_render_options,
@@ -37,7 +37,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     render = sub.add_parser("render", help="render the CIB (or pcs commands) from the inventory")
     add_inventory(render)
     add_render_options(render)
-    render.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    render.add_argument("-o", "--output", metavar="FILE",
+                        help="write this regular file, replaced atomically (default: stdout)")
     render.add_argument("--pcs", action="store_true",
                         help="print the equivalent 'pcs -f' shell script instead of XML")
     render.add_argument("--include-secrets", action="store_true",
@@ -85,6 +86,8 @@ def run_render(args: argparse.Namespace, io: Io) -> int:
     """``cib render``."""
     if args.include_secrets and args.output in (None, "-"):
         raise CliError(ExitCode.USAGE, "--include-secrets needs -o FILE (it is written 0600)")
+    if args.output not in (None, "-"):
+        check_output_path(args.output)
     inventory = load(inventory_path(args, io.env))
     schema, installed = schema_name(args.schema)
     xml_text = rendered(inventory, args, include_secrets=args.include_secrets, schema=schema)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["EXIT_MEANINGS", "CliError", "ExitCode", "Io", "write_output"]
+__all__ = ["EXIT_MEANINGS", "CliError", "ExitCode", "Io", "check_output_path", "write_output"]
 
 
 class ExitCode(enum.IntEnum):
@@ -31,7 +32,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "done; for check, nothing failed (warnings allowed)",
     ExitCode.PROBLEM: "the command ran and found a problem (a check failed, verify errors)",
     ExitCode.USAGE: "bad command line",
-    ExitCode.CONFIG: "inventory, input file or credentials invalid or missing; unknown host",
+    ExitCode.CONFIG: "inventory, input or output file or credentials invalid or missing; "
+                     "unknown host",
     ExitCode.MISSING: "a tool or library the command needs is not installed",
     ExitCode.UNAVAILABLE: "the cluster or the cloud could not be asked",
     ExitCode.REFUSED: "the action is unsafe in the current state and was not done",
@@ -61,22 +63,70 @@ class Io:
         print(f"instanceha: {text}", file=self.err)
 
 
+#: What a non-regular file at an output path is, for the refusal.
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def _refuse_non_regular(path: str) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise CliError(ExitCode.CONFIG, f"{path}: cannot write ({err.strerror})") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = next((what for test, what in _KINDS if test(mode)), "a special file")
+    raise CliError(ExitCode.CONFIG, f"{path}: {kind}, not a regular file; -o writes regular "
+                                    "files only (without -o the output goes to stdout)")
+
+
+def check_output_path(path: str) -> Path:
+    """The directory of output ``path``, once :func:`write_output` could write there.
+
+    Commands call it before their work, so a bad ``-o`` fails at once.
+
+    :raises CliError: (CONFIG) for a missing directory or a non-regular file at ``path``.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise CliError(ExitCode.CONFIG, f"{path}: directory {directory} {what} (create it first)")
+    _refuse_non_regular(path)
+    return directory
+
+
 def write_output(path: str | None, text: str, io: Io, *, private: bool = False) -> None:
-    """Write ``text`` to ``path`` atomically (0600 when ``private``), or to stdout."""
+    """Write ``text`` to ``path`` atomically (0600 when ``private``), or to stdout.
+
+    Only a regular file is written or replaced: a device (``-o /dev/null``), a
+    directory, a pipe or a symbolic link at ``path`` is refused, as is a missing
+    directory, each with one CONFIG error line.
+    """
     if path is None or path == "-":
         io.out.write(text)
         return
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    directory = check_output_path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    except OSError as err:
+        raise CliError(ExitCode.CONFIG, f"{path}: cannot write in {directory} "
+                                        f"({err.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, 0o600 if private else 0o644)
+        _refuse_non_regular(path)  # nothing else took its place meanwhile
         os.replace(tmp, target)
-    except OSError as err:
+    except (OSError, CliError) as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, CliError):
+            raise
         raise CliError(ExitCode.CONFIG, f"{path}: cannot write ({err.strerror})") from None
 
 

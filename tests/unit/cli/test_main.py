@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +109,51 @@ def test_render_refuses_an_agent_password_in_one_line(tmp_path: Path, pcs: bool)
     assert err.startswith(f"instanceha: error: {inv}: agents.nova_evacuate.params.password: "
                           "a secret") and err.count("\n") == 1
     assert SECRET not in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink"])
+def test_render_writes_regular_files_only(tmp_path: Path, kind: str) -> None:
+    """Item 2: -o replaced whatever was there (-o /dev/null became a regular file)."""
+    target = tmp_path / "target"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        (tmp_path / "real.xml").write_text("kept")
+        target.symlink_to(tmp_path / "real.xml")
+    before = os.lstat(target)
+    code, out, err = _run("cib", "render", "-i", str(_inventory(tmp_path)), "--no-verify",
+                          "-o", str(target))
+    assert code == ExitCode.CONFIG and out == ""
+    assert err.startswith(f"instanceha: error: {target}: ") and err.count("\n") == 1
+    assert "not a regular file" in err
+    after = os.lstat(target)
+    assert (stat.S_IFMT(after.st_mode), after.st_ino) == (stat.S_IFMT(before.st_mode),
+                                                         before.st_ino)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_write_output_refuses_a_device(tmp_path: Path) -> None:
+    """A device node like /dev/null (made here: never try an old build on the real one)."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a device node needs root")
+    device = tmp_path / "null"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    stdio = Io(io.StringIO(), io.StringIO(), {})
+    with pytest.raises(CliError) as caught:
+        write_output(str(device), "x", stdio)
+    assert caught.value.code == ExitCode.CONFIG
+    assert caught.value.message.startswith(f"{device}: a character device, not a regular file")
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["null"]
+
+
+def test_render_into_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    """Item 2: a missing directory was "internal error: FileNotFoundError"."""
+    target = tmp_path / "no" / "such" / "cib.xml"
+    code, out, err = _run("cib", "render", "-i", str(_inventory(tmp_path)), "--no-verify",
+                          "-o", str(target))
+    assert code == ExitCode.CONFIG and out == ""
+    assert err == (f"instanceha: error: {target}: directory {target.parent} does not exist "
+                   "(create it first)\n")
