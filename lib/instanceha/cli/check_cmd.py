@@ -21,6 +21,8 @@ from instanceha.cli.check import (
     Status,
     check_agents,
     check_bmc_secrets,
+    check_cib_secrets,
+    check_cloud_secrets,
     check_controllers_fencing,
     check_credentials,
     check_drift,
@@ -76,7 +78,7 @@ def _live_checks(inventory: Inventory | None, xml: str | None) -> list[Check]:
     if res.rc != 0:
         return [Check("live cluster", Status.SKIP, "no running cluster here "
                       f"(cibadmin exited {res.rc}); use --offline on other machines")]
-    checks = [check_stonith_enabled(res.stdout)]
+    checks = [check_stonith_enabled(res.stdout), check_cib_secrets(res.stdout)]
     if xml is not None:
         checks.append(check_drift(xml, res.stdout))
     if inventory is not None:
@@ -113,9 +115,9 @@ def run_check(args: argparse.Namespace, io: Io) -> int:
     xml = None
     if inventory is not None:
         cib_check, xml = _cib_check(inventory, args)
+        env = agents_env(io.env, dict(inventory.agents.nova_evacuate).get("clouds_yaml"))
         checks += [cib_check, check_bmc_secrets(inventory), check_controllers_fencing(inventory),
-                   check_credentials(inventory.cloud, agents_env(
-                       io.env, dict(inventory.agents.nova_evacuate).get("clouds_yaml")))]
+                   check_credentials(inventory.cloud, env), check_cloud_secrets(env)]
     if not args.offline:
         checks += _live_checks(inventory, xml)
     if args.json:
