@@ -90,6 +90,12 @@ class NovaContract:
             assert svc.id
         only = harness.nova.list_compute_services(harness.hosts[0])
         assert [s.host for s in only] == [harness.hosts[0]]
+        # updated_at moves with the heartbeats of a reporting compute (the evacuator enables
+        # a returned host only on a heartbeat newer than its first look)
+        first = only[0].updated_at
+        assert first
+        harness.wait("a newer heartbeat", lambda: harness.nova.list_compute_services(
+            harness.hosts[0])[0].updated_at != first)
 
     def test_force_down_and_back_up(self, harness: NovaHarness) -> None:
         host = harness.hosts[0]

@@ -89,11 +89,14 @@ class _Service:
     forced_down: bool = False
     status: str = "enabled"
     disabled_reason: str | None = None
+    heartbeats: int = 0
 
     def is_up(self) -> bool:
         return self.alive and not self.forced_down
 
     def snapshot(self) -> ComputeService:
+        if self.alive:  # a live nova-compute has reported again since anyone last looked
+            self.heartbeats += 1
         return ComputeService(
             id=self.id,
             host=self.host,
@@ -103,6 +106,7 @@ class _Service:
             forced_down=self.forced_down,
             disabled_reason=self.disabled_reason,
             zone=self.zone,
+            updated_at=f"heartbeat {self.heartbeats}",
         )
 
 

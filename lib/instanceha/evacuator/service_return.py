@@ -12,8 +12,10 @@ and never waiting:
 
 1. clear ``forced_down`` (Nova refuses while ``done`` evacuations of the host remain; the
    starting nova-compute moves them to ``completed``: retried on the next pass);
-2. once Nova reports the service ``up`` (its first heartbeat), enable it if *we* disabled it
-   (reason marker): Nova tells only a compute it sees up to drop its
+2. once Nova reports the service ``up`` with a heartbeat recorded after this evacuator first
+   looked (``updated_at`` moved: the restarted nova-compute reports, not the dead one's last
+   heartbeat, which Nova counts as up for ``service_down_time``), enable it if *we* disabled
+   it (reason marker): Nova tells only a compute it sees up to drop its
    ``COMPUTE_STATUS_DISABLED`` trait, so an earlier enable left the host unschedulable
    until nova-compute's next periodic sync; an admin's disable is kept;
 3. mark the node ``in-service``.
@@ -57,6 +59,7 @@ class ServiceReturn:
     def __init__(self, transient: MarkerStore, nova: Callable[[], NovaPort]) -> None:
         self._transient = transient
         self._nova = nova
+        self._first_seen: dict[str, str | None] = {}  # host -> updated_at at our first look
 
     def withdraw(self, node: str) -> None:
         """Forget ``node``'s marker (its evacuation starts: nova-compute is not running)."""
@@ -73,6 +76,7 @@ class ServiceReturn:
                 host = host_map.nova_host(node)
                 if self.step(host):
                     self._transient.set(node, SERVICE_ATTRIBUTE, IN_SERVICE)
+                    self._first_seen.pop(host, None)
             except (HostMapError, NovaError) as error:
                 _LOG.info("%s not yet back in service: %s", node, error)
 
@@ -86,12 +90,13 @@ class ServiceReturn:
         if not services:
             raise NovaError(f"Nova has no nova-compute on host {host}")
         service = services[0]
+        first = self._first_seen.setdefault(host, service.updated_at)
         if service.forced_down:
             service = nova.unforce_down(host)
             _LOG.info("cleared forced_down of %s", host)
         if service.disabled_by_us:
-            if service.state != "up":
-                return False  # no heartbeat seen yet: a later pass
+            if service.state != "up" or service.updated_at == first:
+                return False  # no heartbeat of the restarted nova-compute yet: a later pass
             nova.enable(host)
             _LOG.info("re-enabled %s (was: %s)", host, service.disabled_reason)
         return True

@@ -45,6 +45,7 @@ class ComputeService:
     forced_down: bool
     disabled_reason: str | None = None
     zone: str | None = None
+    updated_at: str | None = None  # the last heartbeat (or record change) Nova recorded
 
     @property
     def disabled_by_us(self) -> bool:

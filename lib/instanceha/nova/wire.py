@@ -186,6 +186,7 @@ def service_from_json(doc: Mapping[str, Any]) -> ComputeService:
         forced_down=bool(doc.get("forced_down", False)),
         disabled_reason=doc.get("disabled_reason") or None,
         zone=doc.get("zone") or None,
+        updated_at=str(doc["updated_at"]) if doc.get("updated_at") else None,
     )
 
 

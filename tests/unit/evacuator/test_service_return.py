@@ -5,6 +5,7 @@ admin's disable kept. Nova is the contract-tested FakeNova; the markers live in 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -18,7 +19,7 @@ from instanceha.evacuator.service_return import (
     ServiceReturn,
 )
 from instanceha.hostmap import HostMap
-from instanceha.nova.model import NovaUnavailable
+from instanceha.nova.model import ComputeService, NovaUnavailable
 
 NODE = HOST = "comp1"
 FENCED = "instanceha: fenced by fence_nova"
@@ -106,3 +107,26 @@ def test_no_marker_no_nova_call_and_nova_down_is_retried() -> None:
     assert markers.get(NODE, SERVICE_ATTRIBUTE) == STARTED
     returner.withdraw(NODE)
     assert markers.get(NODE, SERVICE_ATTRIBUTE) is None
+
+
+def test_the_dead_nova_computes_last_heartbeat_is_not_taken_for_the_new_one(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nova counts a service up for service_down_time after its last heartbeat: right after a
+    quick evacuation that heartbeat is the dead process's. Enabled on it, the host was
+    skipped by the scheduler ("has not been heard from in a while", seen on the live lab)."""
+    nova, markers, returner = _fenced()
+    real = nova.list_compute_services
+    stale = {"updated_at": "05:30:05"}
+
+    def last_heartbeat_before_the_crash(host: str | None = None) -> list[ComputeService]:
+        return [replace(s, state="up", updated_at=stale["updated_at"]) for s in real(host)]
+
+    monkeypatch.setattr(nova, "list_compute_services", last_heartbeat_before_the_crash)
+    returner.run(DONE, HostMap())
+    returner.run(DONE, HostMap())
+    assert _service(nova) == (False, "disabled"), "enabled on a stale heartbeat"
+    stale["updated_at"] = "05:30:27"  # the restarted nova-compute reports
+    returner.run(DONE, HostMap())
+    assert _service(nova) == (False, "enabled")
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == IN_SERVICE
