@@ -28,12 +28,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.nova.model import Aggregate, ComputeService, Image, NovaNotFound, Server
 
 __all__ = [
     "FORMAT",
     "AllocationRatios",
-    "UNFINISHED_EVACUATION",
     "FlavorSize",
     "HostCapacity",
     "Snapshot",
@@ -47,11 +47,6 @@ __all__ = [
 
 FORMAT = "instanceha-nova-snapshot"
 VERSION = 1
-#: Migration statuses of an evacuation Nova has accepted but not finished.
-UNFINISHED_EVACUATION = frozenset(
-    {"accepted", "pre-migrating", "migrating", "post-migrating", "queued", "preparing",
-     "running"}
-)
 
 
 class SnapshotError(ValueError):
@@ -356,7 +351,7 @@ def take_snapshot(source: SnapshotSource, host: str, *, taken_at: str,
         hosts.append(capacity)
     in_flight = frozenset(
         m.instance_uuid for m in source.list_evacuations(host)
-        if m.status in UNFINISHED_EVACUATION
+        if m.status in IN_FLIGHT_STATUSES
     )
     return Snapshot(
         host=host,
