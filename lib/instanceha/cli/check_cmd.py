@@ -60,14 +60,14 @@ def _cib_check(inventory: Inventory, args: argparse.Namespace) -> tuple[Check, s
         if not report.valid:
             return Check("rendered CIB", Status.FAIL, f"{schema}: {report.errors[0]}"), xml
         with tempfile.TemporaryDirectory(prefix="instanceha-check-") as tmp:
-            scheduler = Scheduler(Path(tmp))
-            verdict = scheduler.verify(scheduler.nodes_up(xml))
+            verdict = Scheduler(Path(tmp)).verify_configuration(xml)
     except (SchemaError, SchedulerError) as err:
         return Check("rendered CIB", Status.SKIP, str(err)), xml
     if not verdict.valid:
         first = verdict.errors[0] if verdict.errors else f"crm_verify exited {verdict.rc}"
         return Check("rendered CIB", Status.FAIL, first), xml
-    return Check("rendered CIB", Status.PASS, f"{schema} and crm_verify"), xml
+    parts = f" ({verdict.parts} parts)" if verdict.parts > 1 else ""
+    return Check("rendered CIB", Status.PASS, f"{schema} and crm_verify{parts}"), xml
 
 
 def _live_checks(inventory: Inventory | None, xml: str | None) -> list[Check]:

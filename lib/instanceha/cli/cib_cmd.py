@@ -13,7 +13,7 @@ from pathlib import Path
 
 from instanceha.cib.cibquery import CibQueryError, parse_cib
 from instanceha.cib.pcs import PcsTranslationError, pcs_script
-from instanceha.cib.scheduler import Scheduler, SchedulerError
+from instanceha.cib.scheduler import VERIFY_BATCH, Scheduler, SchedulerError
 from instanceha.cib.schema import SchemaError, validate
 from instanceha.cli.common import CliError, ExitCode, Io, check_output_path, write_output
 from instanceha.cli.inputs import (
@@ -69,14 +69,20 @@ def check_cib(xml_text: str, schema: str, io: Io, *, crm_verify: bool = True) ->
     with tempfile.TemporaryDirectory(prefix="instanceha-cib-") as tmp:
         scheduler = Scheduler(Path(tmp))
         try:
-            verdict = scheduler.verify(scheduler.nodes_up(xml_text))
+            verdict = scheduler.verify_configuration(xml_text)
         except SchedulerError as err:
-            raise CliError(ExitCode.MISSING if "not found" in str(err) else ExitCode.PROBLEM,
-                           f"crm_verify could not run: {err}") from None
+            if err.tool_missing:
+                raise CliError(ExitCode.MISSING, f"crm_verify could not run: {err}") from None
+            raise CliError(ExitCode.PROBLEM, f"crm_verify could not finish: {err}; "
+                                             "--no-verify skips it") from None
     for line in verdict.errors:
         io.note(f"crm_verify error: {line}")
     for line in verdict.warnings:
         io.note(f"crm_verify warning: {line}")
+    if verdict.parts > 1:
+        io.note(f"crm_verify: {verdict.remote_nodes} computes checked in {verdict.parts} parts "
+                f"of at most {VERIFY_BATCH}, each with every shared resource (crm_verify's "
+                "time grows with the square of the CIB's size)")
     if verdict.valid:
         io.note("crm_verify: valid (cluster nodes up, quorate)")
     return verdict.valid

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from instanceha.cib.scheduler import Scheduler, SchedulerError
-from instanceha.cluster.runner import RunResult, ToolNotFound
+from instanceha.cluster.runner import CommandTimeout, RunResult, ToolNotFound
 
 CIB = """<cib><configuration><nodes>
 <node id="1" uname="ctl1"/><node id="comp1" uname="comp1" type="remote"/></nodes>
@@ -96,3 +97,73 @@ def test_verify_collects_messages_and_missing_tools_say_so(tmp_path: Path) -> No
     assert report.valid and report.warnings == ("something odd",)
     with pytest.raises(SchedulerError, match="not found.*pacemaker-cli-utils"):
         Scheduler(tmp_path, FakeRunner(missing=True)).verify(UP)
+
+
+def test_a_timeout_does_not_advise_installing_pacemaker(tmp_path: Path) -> None:
+    """Issue 11 item 10: a slow crm_verify said "(install pacemaker-cli-utils)"."""
+    class Slow(FakeRunner):
+        def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
+            raise CommandTimeout(argv, timeout)
+
+    with pytest.raises(SchedulerError) as caught:
+        Scheduler(tmp_path, Slow(), timeout=5).verify(UP)
+    assert "crm_verify did not finish within 5 s" in str(caught.value)
+    assert "install" not in str(caught.value) and not caught.value.tool_missing
+    with pytest.raises(SchedulerError) as missing:
+        Scheduler(tmp_path, FakeRunner(missing=True)).verify(UP)
+    assert missing.value.tool_missing
+
+
+def _remotes(count: int) -> str:
+    nodes = "".join(f'<node id="c{i}" uname="c{i}" type="remote"/>' for i in range(count))
+    prims = "".join(
+        f'<primitive id="c{i}" class="ocf" provider="pacemaker" type="remote"/>'
+        f'<primitive id="fence-c{i}" class="stonith" type="fence_ipmi"><instance_attributes '
+        f'id="f{i}"><nvpair id="f{i}-h" name="pcmk_host_list" value="c{i}"/>'
+        "</instance_attributes></primitive>"
+        for i in range(count))
+    return (f'<cib validate-with="pacemaker-3.9"><configuration><crm_config/><nodes>'
+            f'<node id="1" uname="ctl1"/>{nodes}</nodes><resources>{prims}'
+            '<primitive id="shared" class="ocf" provider="instanceha" type="NovaEvacuate"/>'
+            "</resources><constraints/></configuration><status/></cib>")
+
+
+def test_a_large_cib_is_verified_in_parts(tmp_path: Path) -> None:
+    """Issue 11 item 10: crm_verify's time grows with the square of the CIB's size."""
+    runner = FakeRunner()
+    runner.run = _verify_parts(runner)  # type: ignore[method-assign]
+    report = Scheduler(tmp_path, runner).verify_configuration(_remotes(25), batch=10)
+    verified = [c for c in runner.calls if c[0] == "crm_verify"]
+    assert report.parts == 3 and len(verified) == 3 and report.remote_nodes == 25
+    seen: list[str] = []
+    for call in verified:
+        root = ET.parse(call[2]).getroot()
+        remotes = [n.get("uname", "") for n in root.iterfind("configuration/nodes/node")
+                   if n.get("type") == "remote"]
+        assert 0 < len(remotes) <= 10
+        assert root.find("configuration/resources/primitive[@id='shared']") is not None
+        seen += remotes
+    assert sorted(seen) == sorted(f"c{i}" for i in range(25))
+    assert report.errors == ("bad c7",) and report.warnings == ("odd",)  # once each
+    assert report.rc == 1 and not report.valid
+
+
+def _verify_parts(runner: FakeRunner) -> Callable[..., RunResult]:
+    def run(argv: Sequence[str], *, timeout: float) -> RunResult:
+        argv = list(argv)
+        runner.calls.append(argv)
+        if "-O" in argv:  # nodes up: the input as it is
+            Path(argv[argv.index("-O") + 1]).write_text(Path(argv[2]).read_text())
+            return RunResult(tuple(argv), 0, "", "")
+        text = Path(argv[2]).read_text()
+        bad = "error: bad c7\n" if 'uname="c7"' in text else ""
+        return RunResult(tuple(argv), 1 if bad else 0, "", bad + "warning: odd\n")
+    return run
+
+
+def test_a_small_cib_is_verified_whole(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    runner.run = _verify_parts(runner)  # type: ignore[method-assign]
+    report = Scheduler(tmp_path, runner).verify_configuration(_remotes(10), batch=10)
+    assert report.parts == 1 and [c[0] for c in runner.calls] == ["crm_simulate", "crm_verify"]
+    assert report.warnings == ("odd",)
