@@ -37,6 +37,8 @@ install: man
 	for a in $(ALERTS); do install -m 755 alerts/$$a $(DESTDIR)$(ALERT_DIR)/$$a; done
 	install -d $(DESTDIR)$(DATADIR)/cib_templates
 	install -m 644 cib_templates/*.xml.in $(DESTDIR)$(DATADIR)/cib_templates/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/instanceha/examples
+	install -m 644 docs/examples/inventory.yaml $(DESTDIR)$(PREFIX)/share/doc/instanceha/examples/
 	if [ -x bin/instanceha ]; then install -m 755 bin/instanceha $(DESTDIR)$(SBINDIR)/instanceha; fi
 	for d in man7 man8; do if [ -d $(BUILD)/man/$$d ]; then \
 	    install -d $(DESTDIR)$(MANDIR)/$$d; \
@@ -51,6 +53,8 @@ uninstall: man
 	-rmdir $(DESTDIR)$(ALERT_DIR) 2>/dev/null
 	for t in cib_templates/*.xml.in; do rm -f $(DESTDIR)$(DATADIR)/$$t; done
 	-rmdir $(DESTDIR)$(DATADIR)/cib_templates $(DESTDIR)$(DATADIR) 2>/dev/null
+	rm -f $(DESTDIR)$(PREFIX)/share/doc/instanceha/examples/inventory.yaml
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/instanceha/examples $(DESTDIR)$(PREFIX)/share/doc/instanceha 2>/dev/null
 	if [ -x bin/instanceha ]; then rm -f $(DESTDIR)$(SBINDIR)/instanceha; fi
 	for d in man7 man8; do if [ -d $(BUILD)/man/$$d ]; then \
 	    for p in $(BUILD)/man/$$d/*; do rm -f $(DESTDIR)$(MANDIR)/$$d/$$(basename $$p); done; fi; done
