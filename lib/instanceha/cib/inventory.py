@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ __all__ = [
     "DEFAULT_INVENTORY",
     "DEFAULT_ROLE_ATTRIBUTE",
     "EVACUATION_MODES",
+    "MAX_INVENTORY_BYTES",
     "AgentSections",
     "AlertSettings",
     "Bmc",
@@ -43,6 +43,8 @@ __all__ = [
     "parse_inventory",
 ]
 
+#: Largest inventory read (10,000 computes take about 2 MiB).
+MAX_INVENTORY_BYTES = 32 << 20
 #: Where the CLI looks for the inventory unless told otherwise.
 DEFAULT_INVENTORY = "/etc/instanceha/inventory.yaml"
 #: The post-fence alert agent installed by ``make install``.
@@ -472,8 +474,6 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
         file_src, script_src = defaults, defaults
     password_file = _absolute(file_src, "password_file", file_src.text("password_file"))
     password_script = script_src.text("password_script")
-    if password_script is not None:
-        _command(script_src.where("password_script"), password_script)
     if password_file and password_script:
         raise InventoryError(
             f"{node.where('password_file')}: set password_file or password_script, not both"
@@ -499,8 +499,10 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
         options=tuple(options.items()),
     )
     fields = {"ip": node.where("address"), "ipport": port_src.where("port"),
-              "username": user_src.where("username")}
+              "username": user_src.where("username"),
+              "password_script": script_src.where("password_script")}
     device = [("ip", bmc.address), ("ipport", str(bmc.port)), ("username", bmc.username),
+              *([("password_script", password_script)] if password_script else []),
               *bmc.options]
     try:
         check_agent_parameters("fence_ipmi", device)
@@ -509,16 +511,6 @@ def _bmc(node: _Node | None, defaults: _Node | None, path: str) -> Bmc:
         raise InventoryError(f"{where}: fence_ipmi: {err.problem}") from None
     node.done()
     return bmc
-
-
-def _command(where: str, command: str) -> None:
-    """A command line fence_ipmi can split (as a shell would) into a program and arguments."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as err:
-        raise InventoryError(f"{where}: cannot be parsed ({err})") from None
-    if not argv or not argv[0]:
-        raise InventoryError(f"{where}: names no command")
 
 
 def _remote(node: _Node | None, base: RemoteSettings) -> RemoteSettings:
@@ -711,11 +703,21 @@ def load_inventory(path: str | Path) -> Inventory:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INVENTORY_BYTES + 1)
     except FileNotFoundError:
         raise InventoryError(f"{path}: no such file (write one: see docs/inventory.md)") from None
     except OSError as err:
         raise InventoryError(f"{path}: cannot read: {err.strerror}") from None
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InventoryError(f"{path}: larger than {MAX_INVENTORY_BYTES >> 20} MiB: not an "
+                             "inventory")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise InventoryError(f"{path}: line {line} is not UTF-8 text: not an inventory") \
+            from None
     import yaml
 
     try:

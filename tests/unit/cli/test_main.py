@@ -157,3 +157,20 @@ def test_render_into_a_missing_directory_is_a_clear_error(tmp_path: Path) -> Non
     assert code == ExitCode.CONFIG and out == ""
     assert err == (f"instanceha: error: {target}: directory {target.parent} does not exist "
                    "(create it first)\n")
+
+
+@pytest.mark.parametrize("argv", [["cib", "render", "-i"], ["cib", "verify"]])
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00c\x00l", b"cloud: x\n# \xe9t\xe9\n"])
+def test_a_binary_input_is_one_line(tmp_path: Path, argv: list[str], content: bytes) -> None:
+    """Non-UTF-8 inventories and CIBs were 'internal error: UnicodeDecodeError'."""
+    path = tmp_path / "input"
+    path.write_bytes(content)
+    code, out, err = _run(*argv, str(path))
+    assert code == ExitCode.CONFIG and out == "" and err.count("\n") == 1
+    assert err.startswith(f"instanceha: error: {path}: line ") and "is not UTF-8 text" in err
+
+
+def test_an_endless_inventory_is_refused(tmp_path: Path) -> None:
+    code, _, err = _run("cib", "render", "-i", "/dev/zero")
+    assert code == ExitCode.CONFIG
+    assert err == "instanceha: error: /dev/zero: larger than 32 MiB: not an inventory\n"
