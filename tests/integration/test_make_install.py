@@ -39,7 +39,9 @@ def _expected() -> set[Path]:
              .iterdir()} | {Path(f"usr/share/man/man8/{p.name}.8")
                             for p in (ROOT / "fence").glob("fence_*")}
     cli = {Path("usr/sbin/instanceha"), Path("usr/share/man/man8/instanceha.8")}
-    return agents | fence | alerts | templates | pages | cli
+    examples = {Path("usr/share/doc/instanceha/examples") / p.name
+                for p in (ROOT / "docs/examples").iterdir()}
+    return agents | fence | alerts | templates | pages | cli | examples
 
 
 def test_install_places_every_part_and_uninstall_removes_exactly_that(tmp_path: Path) -> None:
