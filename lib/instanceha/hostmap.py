@@ -64,6 +64,16 @@ class HostMap:
         if self.domain:
             _check_host(self.domain.strip("."), "domain")
 
+    @classmethod
+    def from_params(cls, host_map: str, domain: str,
+                    published: Mapping[str, str] | None = None) -> HostMap:
+        """The rules of the agents' ``host_map`` and ``domain`` parameters, with the names
+        NovaCompute published (every user of the mapping builds it here).
+
+        :raises HostMapError: on a malformed map or domain.
+        """
+        return cls(parse_host_map(host_map), domain, dict(published or {}))
+
     def nova_host(self, node: str) -> str:
         """The Nova host name for a node.
 

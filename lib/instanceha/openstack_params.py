@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from instanceha.hostmap import HostMap, parse_host_map
+from instanceha.hostmap import HostMap
 from instanceha.spec import Param, Params, ParamType
 
 if TYPE_CHECKING:
@@ -103,6 +103,4 @@ def host_map(params: Params, published: Mapping[str, str] | None = None) -> Host
 
     :raises HostMapError: on a malformed map or domain.
     """
-    return HostMap(
-        parse_host_map(params.text("host_map")), params.text("domain"), dict(published or {})
-    )
+    return HostMap.from_params(params.text("host_map"), params.text("domain"), published)

@@ -29,7 +29,7 @@ from instanceha.cli.snapshot import SnapshotError, load_snapshot
 from instanceha.cli.table import table
 from instanceha.cluster.runner import ClusterError, SubprocessRunner
 from instanceha.evacuation.policy import Mode, PolicyConfig
-from instanceha.hostmap import HostMap, HostMapError, parse_host_map
+from instanceha.hostmap import HostMap, HostMapError
 
 __all__ = ["register", "result_document"]
 
@@ -66,8 +66,8 @@ def _policy(cib_params: dict[str, str] | None) -> PolicyConfig:
 def _nova_host(node: str, params: dict[str, str] | None) -> str:
     params = params or {}
     try:
-        return HostMap(parse_host_map(params.get("host_map", "")),
-                       params.get("domain", "")).nova_host(node)
+        return HostMap.from_params(params.get("host_map", ""),
+                                   params.get("domain", "")).nova_host(node)
     except HostMapError as err:
         raise CliError(ExitCode.CONFIG, f"NovaEvacuate host mapping: {err}") from None
 

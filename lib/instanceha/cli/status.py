@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from instanceha.cib.cibquery import parse_cib, primitive_params
 from instanceha.cib.transition import NodeState
+from instanceha.cli.common import CliError, ExitCode
 from instanceha.cluster import (
     EVACUATE_ATTRIBUTE,
     EvacuationRequest,
@@ -35,7 +36,7 @@ from instanceha.evacuator.worker import (
     PROGRESS_ATTRIBUTE,
     RESULT_ATTRIBUTE,
 )
-from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError, parse_host_map
+from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
 from instanceha.nova.model import ComputeService
 
 __all__ = ["ClusterView", "ComputeRow", "compute_rows", "gather_cluster", "nova_host_map"]
@@ -115,15 +116,19 @@ def gather_cluster(runner: Runner | None = None, *, timeout: float = 60.0) -> Cl
 
 
 def nova_host_map(view: ClusterView) -> HostMap:
-    """The node → Nova host rules NovaEvacuate uses, with NovaCompute's published names."""
+    """The node → Nova host rules NovaEvacuate uses, with NovaCompute's published names.
+
+    :raises CliError: CONFIG when NovaEvacuate's host_map or domain is malformed (its agents
+        fail the same way; a status built on other rules would show the wrong hosts).
+    """
     params = view.evacuate_params
     published = {n: a[NOVA_HOST_ATTRIBUTE] for n, a in view.attributes.items()
                  if a.get(NOVA_HOST_ATTRIBUTE)}
     try:
-        explicit = parse_host_map(params.get("host_map", ""))
-        return HostMap(explicit, params.get("domain", ""), published)
-    except HostMapError:
-        return HostMap({}, "", published)
+        return HostMap.from_params(params.get("host_map", ""), params.get("domain", ""),
+                                   published)
+    except HostMapError as err:
+        raise CliError(ExitCode.CONFIG, f"NovaEvacuate's host mapping: {err}") from None
 
 
 def _pacemaker(node: NodeState | None) -> str:

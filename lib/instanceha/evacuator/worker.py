@@ -38,7 +38,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import (
@@ -148,7 +148,7 @@ class Evacuator:
         """The mapping rules with the Nova host names nodes have published."""
         if published is None:
             published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
-        return HostMap(self._base_map.explicit, self._base_map.domain, published)
+        return replace(self._base_map, published=dict(published))
 
     def heartbeat(self) -> None:
         """Tell the monitor we are alive (mtime of the heartbeat file)."""

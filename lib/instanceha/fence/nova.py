@@ -26,7 +26,7 @@ import threading
 import time
 from typing import NoReturn
 
-from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState
+from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState, NodeAttributes
 from instanceha.fence_event import record_fenced
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError
@@ -34,7 +34,7 @@ from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
 from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.run import FenceAgent
 from instanceha.fencing.run import main as fence_main
-from instanceha.hostmap import HostMapError
+from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMapError
 from instanceha.nova.model import OUR_DISABLED_REASON_PREFIX
 from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
 from instanceha.spec import Param, Params, ParamSet, ParamType
@@ -67,9 +67,11 @@ SPEC = FenceAgentSpec(
 class NovaFenceDevice(FenceDevice):
     """The "fabric" is the evacuation request; Nova is told on a best-effort deadline."""
 
-    def __init__(self, params: Params, requests: EvacuationRequests | None = None) -> None:
+    def __init__(self, params: Params, requests: EvacuationRequests | None = None,
+                 attributes: NodeAttributes | None = None) -> None:
         self.params = params
         self.requests = requests
+        self.attributes = attributes
         self._recorded: set[str] = set()  # plugs this invocation's off left pending
 
     def get_power(self, plug: str) -> PowerState:
@@ -120,14 +122,23 @@ class NovaFenceDevice(FenceDevice):
         from instanceha.nova.model import NovaError
 
         try:
-            host = host_map(self.params).nova_host(node)
+            host = self.nova_host(node)
             nova = NovaClient(cloud_config(self.params, os.environ))
             nova.force_down(host)
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             nova.disable(host, f"{OUR_DISABLED_REASON_PREFIX} fenced by {AGENT_NAME} at {stamp}")
             _LOG.info("%s forced down and disabled in Nova", host)
-        except (NovaError, CredentialsError, HostMapError) as error:
+        except (NovaError, CredentialsError, HostMapError, ClusterError) as error:
             errors.append(str(error))
+
+    def nova_host(self, node: str) -> str:
+        """``node``'s Nova host by the same rules as the evacuator: host_map, then the name
+        NovaCompute published (its nova_host parameter), then domain.
+
+        :raises HostMapError: on a malformed map; ClusterError when the CIB cannot be read.
+        """
+        published = (self.attributes or NodeAttributes()).get(node, NOVA_HOST_ATTRIBUTE)
+        return host_map(self.params, {node: published} if published else None).nova_host(node)
 
 
 def connect(request: FenceRequest) -> NovaFenceDevice:

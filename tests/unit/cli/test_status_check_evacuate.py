@@ -249,3 +249,14 @@ def test_status_names_every_server_left_behind_with_its_reason(
     assert line.endswith("not evacuable: vTPM (flavor m1.tpm: hw:tpm_version=2.0)")
     assert any("db" in t and t.endswith("still ERROR after 3 attempts") for t in text)
     assert any(t.split()[:2] == ["comp1", "+2"] and "more" in t for t in text)
+
+
+def test_a_malformed_host_map_is_a_configuration_error_not_an_empty_map() -> None:
+    """Silently dropping NovaEvacuate's host_map would show (and evacuate) the wrong hosts."""
+    import pytest
+
+    from instanceha.cli.common import CliError, ExitCode
+
+    with pytest.raises(CliError) as err:
+        compute_rows(_view(evacuate_params={"host_map": "comp1"}), [], None)
+    assert err.value.code is ExitCode.CONFIG and "host_map" in err.value.message

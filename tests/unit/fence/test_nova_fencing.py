@@ -117,3 +117,15 @@ def test_off_is_verified_even_when_the_evacuator_finishes_first() -> None:
     attrs.set("comp1", "instanceha-evacuate", EvacuationRequest.done(time.time()).encode())
     assert device.get_power("comp1") is PowerState.OFF
     assert NovaFenceDevice(PARAMS, requests).get_power("comp1") is PowerState.ON  # a status
+
+
+def test_the_nova_host_novacompute_published_is_the_one_told() -> None:
+    """NovaCompute's nova_host parameter names the host (published as instanceha-nova-host):
+    fence_nova must mark that host down, not the one domain would give (issue 11 item 11)."""
+    attrs, requests = _store()
+    params = SPEC.all_params.parse({**{k: str(v) for k, v in PARAMS.items() if v is not None},
+                                    "domain": "example.com"})
+    device = NovaFenceDevice(params, requests, attrs)
+    assert device.nova_host("comp1") == "comp1.example.com"
+    attrs.set("comp1", "instanceha-nova-host", "compute-01.example.com")
+    assert device.nova_host("comp1") == "compute-01.example.com"
