@@ -1,9 +1,10 @@
 """The power-state fix-up after an evacuation, in one place so the rule is easy to change.
 
-Which call is needed depends on the microversion the access layer uses (before
-2.95 Nova may leave a SHUTOFF server running at the destination, from 2.95 it
-leaves every server stopped); :func:`instanceha.nova.model.power_fixup` owns
-that rule, this module only applies it towards the engine's target state.
+Which call is needed depends on the microversion the access layer uses (below
+2.95, which :mod:`instanceha.nova.wire` always uses for evacuate, Nova keeps the
+power state and nothing is needed; from 2.95 it leaves every server stopped);
+:func:`instanceha.nova.model.power_fixup` owns that rule, this module only
+applies it towards the engine's target state.
 """
 
 from __future__ import annotations

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import stat
-from pathlib import Path
 from typing import cast
 
 import pytest
 
+from fakes.memory_cib import MemoryAttributes
 from instanceha.evacuation.config import EngineConfig
 from instanceha.evacuation.engine import EvacuationEngine
-from instanceha.evacuation.journal import FileJournal, JournalEntry, MemoryJournal
+from instanceha.evacuation.journal import Journal, JournalEntry, MemoryJournal
+from instanceha.evacuator.cib_journal import CibJournal
 from instanceha.nova.model import NovaPort
 from unit.evacuation.evac_support import FAST, SOURCE, Crash, Proxy, build_cloud
 
 
-@pytest.mark.parametrize("kind", ["memory", "file"])
-def test_round_trip_and_clear(kind: str, tmp_path: Path) -> None:
-    journal = MemoryJournal() if kind == "memory" else FileJournal(tmp_path / "j")
+def _cib_journal(attributes: MemoryAttributes) -> CibJournal:
+    """The evacuator's journal: a permanent attribute of each failed host's node."""
+    return CibJournal(attributes, lambda host: f"node-of-{host}")
+
+
+@pytest.mark.parametrize("kind", ["memory", "cib"])
+def test_round_trip_and_clear(kind: str) -> None:
+    journal: Journal = MemoryJournal() if kind == "memory" else _cib_journal(MemoryAttributes())
     entries = {"a": JournalEntry("a", "SHUTOFF", 2), "b": JournalEntry("b", None, 0)}
     journal.save("compute1", entries)
     assert journal.load("compute1") == entries
@@ -26,21 +31,14 @@ def test_round_trip_and_clear(kind: str, tmp_path: Path) -> None:
     assert journal.load("compute1") == {}
 
 
-def test_file_journal_is_private_and_atomic(tmp_path: Path) -> None:
-    journal = FileJournal(tmp_path / "j")
-    journal.save("compute1.example.org", {"a": JournalEntry("a", "ACTIVE", 1)})
-    (path,) = (tmp_path / "j").iterdir()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "j").stat().st_mode) == 0o700
-    assert "compute1.example.org" in path.name
-
-
-def test_file_journal_carries_target_states_across_crashes(tmp_path: Path) -> None:
-    """Nova 2.95+ leaves servers SHUTOFF: only the journal knows which ones to start."""
+def test_the_cib_journal_carries_target_states_across_crashes() -> None:
+    """Nova 2.95+ leaves servers SHUTOFF: only the journal knows which ones to start. The
+    evacuator's journal (in the CIB) outlives the crashed engine, as on a controller."""
     crashes = 0
     for crash_at in range(1, 500):
         cloud = build_cloud(stop_evacuated=True)
-        journal = FileJournal(tmp_path / f"run{crash_at}")
+        attributes = MemoryAttributes()  # the CIB: survives the engine
+        journal = _cib_journal(attributes)
         try:
             EvacuationEngine(
                 cast(NovaPort, Proxy(cloud.nova, crash_at, after=True)),
@@ -53,10 +51,7 @@ def test_file_journal_carries_target_states_across_crashes(tmp_path: Path) -> No
         else:
             break  # crash_at is past the last call
         engine = EvacuationEngine(
-            cloud.nova,
-            clock=cloud.clock,
-            config=FAST,
-            journal=FileJournal(tmp_path / f"run{crash_at}"),
+            cloud.nova, clock=cloud.clock, config=FAST, journal=_cib_journal(attributes)
         )
         assert engine.run(SOURCE).succeeded
         cloud.assert_recovered()
