@@ -11,7 +11,7 @@ __all__ = ["EngineConfig"]
 class EngineConfig:
     """How hard, how fast and how long the engine works on one host (seconds)."""
 
-    max_parallel: int = 16  # evacuations in flight at once (accepted .. done)
+    max_parallel: int = 8  # evacuations in flight at once (accepted .. done)
     submit_parallel: int = 4  # evacuate calls awaiting Nova's answer at once (self-pacing)
     stagger: float = 0.0  # minimum gap between two evacuate calls
     max_attempts: int = 3  # evacuate calls per server before giving up
