@@ -171,14 +171,18 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class AgentSections:
-    """Extra parameters per agent (``agents:``), passed through in the order given."""
+    """Extra parameters per agent (``agents:``), passed through in the order given.
+
+    ``nova_compute_start_timeout`` is ``nova_compute.start_timeout``; None renders
+    NovaCompute's own declared start timeout (its ``SPEC``, :mod:`instanceha.cib.render`).
+    """
 
     libvirtd: tuple[tuple[str, str], ...] = ()
     nova_compute: tuple[tuple[str, str], ...] = ()
     nova_evacuate: tuple[tuple[str, str], ...] = ()
     fence_nova: tuple[tuple[str, str], ...] = ()
     fence_ipmi: tuple[tuple[str, str], ...] = ()
-    nova_compute_start_timeout: str = "60s"
+    nova_compute_start_timeout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -623,8 +627,8 @@ def _agents(node: _Node | None) -> AgentSections:
         if section is None:
             continue
         sections[name] = section.params("params", reserved, name)
-        if name == "nova_compute":
-            start_timeout = section.duration("start_timeout", start_timeout)
+        if name == "nova_compute" and section.text("start_timeout") is not None:
+            start_timeout = section.duration("start_timeout", "")
         section.done()
     node.done()
     return AgentSections(**sections, nova_compute_start_timeout=start_timeout)

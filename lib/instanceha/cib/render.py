@@ -11,26 +11,40 @@ Only ``include_secrets`` inlines a password file's content as ``password``.
 
 Every resource's parameters are checked last against its agent's own
 declarations (:func:`~instanceha.cib.inventory.check_agent_parameters`), so a
-rendered CIB never carries a setting its agent would refuse.
+rendered CIB never carries a setting its agent would refuse. Likewise the
+timeouts and intervals of our OCF resources' operations are the agent's own
+action declarations (its ``SPEC``, also shown by its ``meta-data``), filled into
+the templates by :func:`action_values`; only ``nova_compute.start_timeout`` of
+the inventory may override one.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import shlex
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from instanceha.cib.inventory import AGENT_NAMES, Bmc, Inventory, check_agent_parameters
 from instanceha.cib.templates import Templates, attr, nvset, once
 from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
 from instanceha.spec import ParamError
 
+if TYPE_CHECKING:
+    from instanceha.ocf.agent import ActionSpec, AgentSpec
+
 __all__ = [
     "DEFAULT_SCHEMA",
+    "OCF_AGENTS",
     "PASSWORD_FILE_READER",
     "RenderError",
     "RenderOptions",
+    "action_key",
+    "action_values",
+    "agent_spec",
     "read_password_file",
     "render_cib",
 ]
@@ -39,6 +53,11 @@ __all__ = [
 DEFAULT_SCHEMA = "pacemaker-3.9"
 #: Command fence_ipmi runs to read a password file (its first line is the password).
 PASSWORD_FILE_READER = "/bin/cat"
+
+
+#: Our OCF agents (keys of :data:`~instanceha.cib.inventory.AGENT_NAMES`): their resources'
+#: operations take the agent's action declarations.
+OCF_AGENTS = ("libvirtd", "nova_compute", "nova_evacuate")
 
 
 class RenderError(ValueError):
@@ -68,6 +87,44 @@ def read_password_file(path: str) -> str:
     if not line:
         raise RenderError(f"{path}: password file is empty")
     return line
+
+
+@functools.cache
+def agent_spec(agent: str) -> AgentSpec:
+    """The ``SPEC`` of our OCF agent ``agent`` (a key of :data:`OCF_AGENTS`).
+
+    Its module is imported only here, when a CIB is rendered.
+    """
+    from instanceha.ocf.agent import AgentSpec
+
+    if agent not in OCF_AGENTS:
+        raise KeyError(agent)
+    spec = importlib.import_module(f"instanceha.agents.{agent}").SPEC
+    assert isinstance(spec, AgentSpec), agent
+    return spec
+
+
+def action_key(action: ActionSpec) -> str:
+    """The placeholder prefix of ``action`` in a template: its name with ``_`` for ``-``,
+    and ``_depth<n>`` for a monitor at ``OCF_CHECK_LEVEL`` n > 0 (``monitor_depth10``)."""
+    key = action.name.replace("-", "_")
+    return f"{key}_depth{action.depth}" if action.depth else key
+
+
+def action_values(actions: Sequence[ActionSpec]) -> dict[str, str]:
+    """``<key>_timeout`` and ``<key>_interval`` (:func:`action_key`) of every action, as
+    Pacemaker durations in seconds (``60s``; no interval is ``0s``).
+
+    :raises RenderError: when two actions would fill the same placeholders.
+    """
+    values: dict[str, str] = {}
+    for action in actions:
+        key = action_key(action)
+        if f"{key}_timeout" in values:
+            raise RenderError(f"two {action.name} actions at depth {action.depth or 0}")
+        values[f"{key}_timeout"] = f"{action.timeout}s"
+        values[f"{key}_interval"] = f"{action.interval or 0}s"
+    return values
 
 
 def _secret_params(bmc: Bmc, include: bool, read: Callable[[str], str]) -> list[tuple[str, str]]:
@@ -123,6 +180,16 @@ class _Renderer:
             name=attr(name),
             instance_attributes=nvset("instance_attributes", set_id, pairs),
         )
+
+    def ops(self, agent: str, start_timeout: str | None = None) -> dict[str, str]:
+        """Template values of ``agent``'s operations (:func:`action_values`), with
+        ``default_start_timeout`` the declared one and ``start_timeout`` the inventory's
+        override when it has one."""
+        values = action_values(agent_spec(agent).actions)
+        values["default_start_timeout"] = values["start_timeout"]
+        if start_timeout is not None:
+            values["start_timeout"] = start_timeout
+        return {name: attr(value) for name, value in values.items()}
 
     def crm_config(self) -> str:
         return self.t.fill("crm_config")
@@ -187,6 +254,7 @@ class _Renderer:
         blocks.append(
             self.t.fill(
                 "libvirtd",
+                **self.ops("libvirtd"),
                 instance_attributes=nvset(
                     "instance_attributes", "libvirtd-instance_attributes",
                     _checked("libvirtd", "libvirtd", list(self.inv.agents.libvirtd)),
@@ -197,7 +265,7 @@ class _Renderer:
         blocks.append(
             self.t.fill(
                 "nova-compute",
-                start_timeout=attr(self.inv.agents.nova_compute_start_timeout),
+                **self.ops("nova_compute", self.inv.agents.nova_compute_start_timeout),
                 instance_attributes=nvset(
                     "instance_attributes", "nova-compute-instance_attributes",
                     _checked("nova_compute", "nova-compute", compute_pairs),
@@ -219,6 +287,7 @@ class _Renderer:
         blocks.append(
             self.t.fill(
                 "nova-evacuate",
+                **self.ops("nova_evacuate"),
                 instance_attributes=nvset(
                     "instance_attributes", "nova-evacuate-instance_attributes",
                     _checked("nova_evacuate", "nova-evacuate", evac_pairs),

@@ -5,6 +5,12 @@ line (``  ${instance_attributes}``) takes a block of XML, indented like the
 placeholder, or nothing; any other placeholder takes one attribute value,
 which the caller passes already escaped (:func:`attr`). Substitution is a
 single pass, so a ``$`` inside a value is never expanded again.
+
+The templates of our OCF resources (``libvirtd``, ``nova-compute``,
+``nova-evacuate``) type no operation timeout or interval: ``${start_timeout}``,
+``${monitor_interval}``, ``${monitor_depth10_timeout}`` and so on are the
+agent's own action declarations
+(:func:`instanceha.cib.render.action_values`), in their comments too.
 """
 
 from __future__ import annotations
