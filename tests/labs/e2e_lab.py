@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,12 @@ class E2ELab:
         try:
             self.cluster.stop()
         finally:
+            since = datetime.now(UTC) - timedelta(seconds=1)
             for i in range(1, self.hosts + 1):
                 self.nova.script("compute_ctl.sh", "start", str(i), timeout=60)
             self.nova.reset()
             for i in range(1, self.hosts + 1):  # the next user may boot on any of them at once
+                self.nova.wait_reporting(i, since)  # not on the cluster's process's heartbeat
                 self.nova.wait_schedulable(i)
 
     @contextmanager

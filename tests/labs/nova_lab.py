@@ -262,12 +262,7 @@ class NovaLab:
             return next(s for s in nova.services.list(host=name, binary="nova-compute"))
 
         if restarted:
-
-            def reported() -> bool:
-                updated = _utc(service().updated_at)
-                return updated is not None and updated >= since
-
-            self.wait_for(f"{name} reporting", reported, timeout)
+            self.wait_reporting(name, since, timeout)
         self.wait_for(
             f"{name} evacuations completed",
             lambda: not [m for m in self.evacuations(source=name) if m["status"] == "done"],
@@ -279,6 +274,19 @@ class NovaLab:
         if svc.status != "enabled":
             nova.services.enable(svc.id)
         self.wait_for(f"{name} up", lambda: service().state == "up", timeout)
+
+    def wait_reporting(self, host: str | int, since: datetime, timeout: float = 120) -> None:
+        """Until ``host``'s nova-compute has reported (heartbeat) at or after ``since``: until
+        then the scheduler counts it up on the last heartbeat of a process that may be gone,
+        and skips it once that is service_down_time old."""
+        name = _host(host)
+
+        def reported() -> bool:
+            services = self.nova().services.list(host=name, binary="nova-compute")
+            updated = _utc(services[0].updated_at) if services else None
+            return updated is not None and updated >= since
+
+        self.wait_for(f"{name} reporting", reported, timeout)
 
     def restore_all(self, timeout: float = 120) -> None:
         """Restore every host that is not running, up, unforced and enabled."""
