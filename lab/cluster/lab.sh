@@ -75,7 +75,9 @@ preflight() {
 
 write_lab_files() {
   local n=$1 i
-  mkdir -p "$LAB"; chmod 700 "$LAB"
+  # root's, but Pacemaker's daemons that run as hacluster (controller, scheduler, CIB, attrd)
+  # must reach pacemaker.log: haclient may traverse, nobody else (the secrets inside are 0600)
+  mkdir -p "$LAB"; chgrp haclient "$LAB"; chmod 710 "$LAB"
   rm -rf "$LAB/hosts" "$LAB/bin"
   rm -f "$LAB"/*.log "$LAB"/*.stdout "$LAB/seed-cib.xml"
   mkdir -p "$LAB/bin" "$LAB/hosts"
@@ -153,6 +155,7 @@ start_cluster() {
   for i in $(seq 1 200); do corosync-quorumtool -s >/dev/null 2>&1 && break; sleep 0.05; done
   corosync-quorumtool -s >/dev/null 2>&1 || { tail -20 "$LAB/corosync.log" >&2 || true; die "corosync not quorate"; }
   log "corosync quorate after $(ms_since "$t0") ms"
+  install -o hacluster -g haclient -m 660 /dev/null "$LAB/pacemaker.log"
   setsid "${CLEAN_ENV[@]}" PCMK_logfile="$LAB/pacemaker.log" pacemakerd >>"$LAB/pacemakerd.stdout" 2>&1 </dev/null &
   echo $! > "$LAB/pacemakerd.pid"
 }
