@@ -41,6 +41,20 @@ Value = str | int | bool | None
 #: Spellings Pacemaker users write for booleans (ocf-shellfuncs' ocf_is_true and fence-agents).
 TRUE_WORDS = frozenset({"1", "yes", "y", "true", "on", "ja", "enable", "enabled"})
 FALSE_WORDS = frozenset({"0", "no", "n", "false", "off", "nein", "disable", "disabled", ""})
+#: Spellings OpenStack reads as booleans (oslo.utils' bool_from_string): server metadata, flavor
+#: extra specs, image properties, clouds.yaml and OS_* variables.
+OPENSTACK_TRUE_WORDS = frozenset({"1", "t", "true", "on", "y", "yes"})
+OPENSTACK_FALSE_WORDS = frozenset({"0", "f", "false", "off", "n", "no"})
+
+
+def openstack_bool(text: str) -> bool | None:
+    """``text`` as OpenStack reads a boolean; None when it is not one."""
+    word = text.strip().lower()
+    if word in OPENSTACK_TRUE_WORDS:
+        return True
+    if word in OPENSTACK_FALSE_WORDS:
+        return False
+    return None
 
 
 #: Field names whose values are secrets wherever they appear (``password=…``, ``'password': …``),

@@ -41,6 +41,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from instanceha.nova.model import Aggregate, Image, Server
+from instanceha.spec import openstack_bool
 
 __all__ = [
     "FLAVOR_BLOCKERS",
@@ -59,8 +60,6 @@ __all__ = [
     "target_state",
 ]
 
-_TRUE = frozenset({"true", "yes", "y", "on", "1", "t"})
-_FALSE = frozenset({"false", "no", "n", "off", "0", "f"})
 
 #: vm_state -> the API status the server must end in after evacuation.
 _TARGET_BY_VM_STATE = {"active": "ACTIVE", "stopped": "SHUTOFF", "error": "ACTIVE"}
@@ -150,14 +149,7 @@ class Plan:
 
 def parse_marker(value: str | None) -> bool | None:
     """A true-ish or false-ish marker value as bool; None when absent or not understood."""
-    if value is None:
-        return None
-    word = value.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    return None
+    return None if value is None else openstack_bool(value)
 
 
 def _word(value: bool) -> str:

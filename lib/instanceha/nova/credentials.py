@@ -33,6 +33,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from instanceha.spec import openstack_bool
+
 __all__ = [
     "INTERFACES",
     "CloudConfig",
@@ -55,8 +57,6 @@ _AUTH_TYPES = {
     "applicationcredential": _APPCRED,
 }
 _SECRETS = frozenset({"password", "application_credential_secret"})
-_TRUE = frozenset({"1", "true", "yes", "on", "y"})
-_FALSE = frozenset({"0", "false", "no", "off", "n", ""})
 
 #: OS_* variable → field. First listed wins when several name the same field.
 _ENV_FIELDS: tuple[tuple[str, str], ...] = (
@@ -372,11 +372,10 @@ def _check_application_credential(values: Mapping[str, Any], missing: _Missing) 
 def _as_bool(value: object, name: str) -> bool:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    text = str(value).strip()
+    parsed = openstack_bool(text) if text else False  # an empty OS_INSECURE= is false
+    if parsed is not None:
+        return parsed
     raise CredentialsError(f"{name} must be a boolean (true/false), not {value!r}")
 
 

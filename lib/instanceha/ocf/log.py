@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
-from instanceha.spec import SecretMask
+from instanceha.spec import TRUE_WORDS, SecretMask
 
 __all__ = ["SYSLOG_SOCKET", "SecretMask", "TagFilter", "setup_logging"]
 
@@ -45,7 +45,7 @@ class TagFilter(logging.Filter):
 
 
 def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "yes", "true", "on"}
+    return (value or "").strip().lower() in TRUE_WORDS - {""}
 
 
 def _file_handler(path: str, level: int) -> logging.Handler | None:
