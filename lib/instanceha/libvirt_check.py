@@ -9,8 +9,9 @@ thread so that our own deadline, not libvirt's, decides when to give up.
 from __future__ import annotations
 
 import socket
-import threading
 from dataclasses import dataclass
+
+from instanceha.deadline import DeadlineExceeded, call_with_deadline
 
 __all__ = ["LibvirtCheckError", "RoundTrip", "api_round_trip", "socket_accepts"]
 
@@ -56,23 +57,12 @@ def api_round_trip(uri: str, timeout: float) -> RoundTrip:
     :raises LibvirtCheckError: on a libvirt error, or when no answer came
         within ``timeout`` seconds (a hung daemon).
     """
-    outcome: list[RoundTrip | BaseException] = []
-
-    def worker() -> None:
-        try:
-            outcome.append(_call(uri))
-        except BaseException as error:  # noqa: BLE001 - handed to the caller below
-            outcome.append(error)
-
-    thread = threading.Thread(target=worker, name="libvirt-round-trip", daemon=True)
-    thread.start()
-    thread.join(max(0.05, timeout))
-    if not outcome:
+    try:
+        return call_with_deadline(lambda: _call(uri), max(0.05, timeout), "libvirt-round-trip")
+    except DeadlineExceeded:
         raise LibvirtCheckError(
             f"libvirtd did not answer an API call on {uri} within {timeout:.1f}s (hung?)"
-        )
-    result = outcome[0]
-    if isinstance(result, RoundTrip):
-        return result
-    message = " ".join(str(result).split()) or type(result).__name__
-    raise LibvirtCheckError(f"libvirt API call on {uri} failed: {message}")
+        ) from None
+    except Exception as result:  # noqa: BLE001 - libvirt's errors, told in one line
+        message = " ".join(str(result).split()) or type(result).__name__
+        raise LibvirtCheckError(f"libvirt API call on {uri} failed: {message}") from None

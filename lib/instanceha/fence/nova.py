@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from typing import NoReturn
 
 from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState, NodeAttributes
+from instanceha.deadline import DeadlineExceeded, call_with_deadline
 from instanceha.fence_event import record_fenced
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError
@@ -106,30 +106,26 @@ class NovaFenceDevice(FenceDevice):
         self._tell_nova(plug)
 
     def _tell_nova(self, node: str) -> None:
-        timeout = float(self.params.integer("nova_timeout"))
-        errors: list[str] = []
-        worker = threading.Thread(target=self._mark_down, args=(node, errors), daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            _LOG.warning("Nova did not answer within %.0fs; the evacuator will retry", timeout)
-        elif errors:
-            _LOG.warning("Nova not told (%s); the evacuator will retry", errors[0])
-
-    def _mark_down(self, node: str, errors: list[str]) -> None:
-        from instanceha.nova.client import NovaClient
         from instanceha.nova.credentials import CredentialsError
         from instanceha.nova.model import NovaError
 
+        timeout = float(self.params.integer("nova_timeout"))
         try:
-            host = self.nova_host(node)
-            nova = NovaClient(cloud_config(self.params, os.environ))
-            nova.force_down(host)
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            nova.disable(host, f"{OUR_DISABLED_REASON_PREFIX} fenced by {AGENT_NAME} at {stamp}")
-            _LOG.info("%s forced down and disabled in Nova", host)
+            call_with_deadline(lambda: self._mark_down(node), timeout, "nova-mark-down")
+        except DeadlineExceeded:
+            _LOG.warning("Nova did not answer within %.0fs; the evacuator will retry", timeout)
         except (NovaError, CredentialsError, HostMapError, ClusterError) as error:
-            errors.append(str(error))
+            _LOG.warning("Nova not told (%s); the evacuator will retry", error)
+
+    def _mark_down(self, node: str) -> None:
+        from instanceha.nova.client import NovaClient
+
+        host = self.nova_host(node)
+        nova = NovaClient(cloud_config(self.params, os.environ))
+        nova.force_down(host)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        nova.disable(host, f"{OUR_DISABLED_REASON_PREFIX} fenced by {AGENT_NAME} at {stamp}")
+        _LOG.info("%s forced down and disabled in Nova", host)
 
     def nova_host(self, node: str) -> str:
         """``node``'s Nova host by the same rules as the evacuator: host_map, then the name

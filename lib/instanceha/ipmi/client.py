@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
-from instanceha.ipmi.deadline import DeadlineExceeded, call_with_deadline
+from instanceha.deadline import DeadlineExceeded, call_with_deadline
 from instanceha.ipmi.errors import (
     IpmiAuthError,
     IpmiError,

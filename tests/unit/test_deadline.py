@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from instanceha.ipmi.deadline import DeadlineExceeded, call_with_deadline
+from instanceha.deadline import DeadlineExceeded, call_with_deadline
 
 
 def test_result_and_none_pass_through() -> None:

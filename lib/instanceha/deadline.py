@@ -1,10 +1,11 @@
 """Run a blocking call with our own deadline.
 
-pyghmi's timeouts are its own (about 5 s for a dead BMC at login, 25-30 s when
-a BMC dies mid-session) and cannot be shortened from outside. The call runs in
-a daemon thread; if it has not finished when the deadline passes, the caller
-gets :class:`DeadlineExceeded` and the thread is abandoned (it ends when pyghmi
-gives up; a short-lived agent process exits without waiting for it).
+Client libraries keep timeouts of their own that cannot be shortened from outside (pyghmi:
+about 5 s for a dead BMC at login, 25-30 s when a BMC dies mid-session; libvirt: none for a
+hung daemon; keystoneauth: its connect and read timeouts per request). The call runs in a
+daemon thread; if it has not finished when the deadline passes, the caller gets
+:class:`DeadlineExceeded` and the thread is abandoned (it ends when the library gives up; a
+short-lived agent process exits without waiting for it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class _Outcome(Generic[T]):
         self.done = threading.Event()
 
 
-def call_with_deadline(fn: Callable[[], T], seconds: float, name: str = "ipmi-call") -> T:
+def call_with_deadline(fn: Callable[[], T], seconds: float, name: str = "deadline-call") -> T:
     """``fn()`` if it returns or raises within ``seconds``.
 
     :raises DeadlineExceeded: when it does not.
