@@ -58,7 +58,8 @@ def handle(env: Mapping[str, str], requests: EvacuationRequests | None = None) -
 
 
 def main() -> None:
-    """Entry point of the alert shim."""
+    """Entry point of the alert shim: the alert's runtime, the one place here that reads the
+    environment (Pacemaker's ``CRM_alert_*`` variables) and exits."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="instanceha-alert: %(levelname)s: %(message)s")
-    sys.exit(handle(os.environ))
+    sys.exit(handle(os.environ))  # noqa: TID251 - the alert runtime passes its environment on

@@ -5,6 +5,8 @@ identifies it by pid *and* executable, so a recycled pid is never mistaken for
 the daemon. :class:`SystemdUnit` drives ``systemctl`` with timeouts.
 :func:`choose_manager` picks one the way the agents' ``service_manager``
 parameter describes (``auto``: systemd when ``/run/systemd/system`` exists).
+Deadlines are monotonic times of the manager's ``clock`` (an agent passes its
+context's).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+from instanceha.clock import Clock, SystemClock
 
 if TYPE_CHECKING:  # subprocess and shutil are imported where used: monitors never need them
     import subprocess
@@ -113,6 +116,7 @@ class DirectDaemon:
     marker: str = ""  # a string the daemon's argv must contain (guards against pid reuse)
     user: str | None = None  # run as this user (root when None)
     term_grace: float = 0.7  # share of the remaining time to wait after SIGTERM
+    clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
     _spawned: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -163,13 +167,13 @@ class DirectDaemon:
                 user=self.user,
             )
         self._write_pidfile(self._spawned.pid)
-        settle = min(time.monotonic() + 0.2, deadline)
-        while time.monotonic() < settle:
+        settle = min(self.clock.monotonic() + 0.2, deadline)
+        while self.clock.monotonic() < settle:
             if self._spawned.poll() is not None:
                 raise ServiceError(
                     f"{self.describe()} exited at once with status {self._spawned.returncode}"
                 )
-            time.sleep(_POLL_S)
+            self.clock.sleep(_POLL_S)
 
     def stop(self, deadline: float) -> None:
         """SIGTERM, wait, then SIGKILL; raise ServiceError if it still runs."""
@@ -181,7 +185,8 @@ class DirectDaemon:
         os.kill(pid, signal.SIGTERM)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)  # a frozen daemon can only act on TERM once continued
-        grace_end = time.monotonic() + max(0.5, (deadline - time.monotonic()) * self.term_grace)
+        now = self.clock.monotonic()
+        grace_end = now + max(0.5, (deadline - now) * self.term_grace)
         if not self._wait_gone(pid, min(grace_end, deadline)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -196,9 +201,9 @@ class DirectDaemon:
                 self._spawned.poll()
             if not _pid_alive(pid, self.executable, self.marker):
                 return True
-            if time.monotonic() >= until:
+            if self.clock.monotonic() >= until:
                 return False
-            time.sleep(_POLL_S)
+            self.clock.sleep(_POLL_S)
 
 
 @dataclass
@@ -209,6 +214,7 @@ class SystemdUnit:
     systemctl: str = "systemctl"
     #: Where runtime drop-ins go (gone at reboot; a root argument for tests).
     runtime_dir: str = "/run/systemd/system"
+    clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
 
     def describe(self) -> str:
         return f"systemd unit {self.unit}"
@@ -216,7 +222,7 @@ class SystemdUnit:
     def _run(self, deadline: float, *args: str) -> subprocess.CompletedProcess[str]:
         import subprocess
 
-        timeout = max(1.0, deadline - time.monotonic())
+        timeout = max(1.0, deadline - self.clock.monotonic())
         try:
             return subprocess.run(  # noqa: S603 - argument list, no shell
                 [self.systemctl, *args],
@@ -231,7 +237,7 @@ class SystemdUnit:
             raise ServiceError(f"cannot run {self.systemctl}: {error.strerror}") from None
 
     def is_running(self) -> bool:
-        return self._run(time.monotonic() + 10, "is-active", self.unit).returncode == 0
+        return self._run(self.clock.monotonic() + 10, "is-active", self.unit).returncode == 0
 
     def start(self, deadline: float) -> None:
         done = self._run(deadline, "start", self.unit)
@@ -276,7 +282,7 @@ class SystemdUnit:
 def choose_manager(
     mode: str, unit: str, direct: DirectDaemon, root: str = "/"
 ) -> ServiceManager:
-    """``auto`` | ``systemd`` | ``direct`` → the manager to use.
+    """``auto`` | ``systemd`` | ``direct`` → the manager to use (systemd's with ``direct``'s clock).
 
     :raises ServiceError: when systemd is asked for but not available.
     """
@@ -288,4 +294,4 @@ def choose_manager(
     systemctl = shutil.which("systemctl")
     if systemctl is None:
         raise ServiceError("service_manager=systemd but systemctl is not installed")
-    return SystemdUnit(unit, systemctl)
+    return SystemdUnit(unit, systemctl, clock=direct.clock)

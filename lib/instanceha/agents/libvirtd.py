@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 from instanceha.agents._service import service_failure
+from instanceha.clock import Clock, SystemClock
 from instanceha.libvirt_check import LibvirtCheckError, api_round_trip, socket_accepts
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
@@ -119,18 +119,19 @@ NO_IDLE_EXIT = ("# ocf:instanceha:libvirtd: the cluster decides when libvirtd st
                 "[Service]\nEnvironment=LIBVIRTD_ARGS=\n")
 
 
-def _manager(params: Params) -> ServiceManager:
+def _manager(params: Params, clock: Clock | None = None) -> ServiceManager:
     argv = [params.text("binary"), "--pid-file", params.text("pidfile")]
     if params.text("config"):
         argv += ["--config", params.text("config")]
-    daemon = DirectDaemon(argv, params.text("pidfile"))
+    daemon = DirectDaemon(argv, params.text("pidfile"), clock=clock or SystemClock())
     with service_failure(OcfRc.ERR_INSTALLED):
         return choose_manager(params.text("service_manager"), params.text("systemd_unit"), daemon)
 
 
 def validate(ctx: Context, params: Params) -> None:
     """Check the configuration and that what it names exists on this node."""
-    if isinstance(_manager(params), DirectDaemon) and not os.access(params.text("binary"), os.X_OK):
+    direct = isinstance(_manager(params, ctx.clock), DirectDaemon)
+    if direct and not os.access(params.text("binary"), os.X_OK):
         raise OcfError(OcfRc.ERR_INSTALLED, f"libvirtd binary {params.text('binary')} not found")
     config = params.text("config")
     if config and not os.path.isfile(config):
@@ -155,7 +156,7 @@ def _health(ctx: Context, params: Params, deep: bool) -> None:
 
 def monitor(ctx: Context, params: Params) -> OcfRc:
     """Not running → 7; running and healthy to the asked depth → 0; else 1."""
-    if not _manager(params).is_running():
+    if not _manager(params, ctx.clock).is_running():
         return OcfRc.NOT_RUNNING
     _health(ctx, params, deep=ctx.check_level >= 10)
     return OcfRc.SUCCESS
@@ -163,7 +164,7 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
 
 def start(ctx: Context, params: Params) -> OcfRc:
     """Start libvirtd and wait until it answers API calls."""
-    manager = _manager(params)
+    manager = _manager(params, ctx.clock)
     if not manager.is_running():
         _LOG.info("starting %s", manager.describe())
         with service_failure():
@@ -171,7 +172,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
                 manager.runtime_dropin(NO_IDLE_EXIT_DROPIN, NO_IDLE_EXIT, ctx.deadline)
             manager.start(ctx.deadline)
     last = "libvirtd did not come up"
-    while time.monotonic() < ctx.deadline:
+    while ctx.clock.monotonic() < ctx.deadline:
         if not manager.is_running():
             raise OcfError(OcfRc.ERR_GENERIC, "libvirtd exited during start (see its log)")
         try:
@@ -180,13 +181,13 @@ def start(ctx: Context, params: Params) -> OcfRc:
             return OcfRc.SUCCESS
         except OcfError as error:
             last = error.reason
-        time.sleep(0.2)
+        ctx.clock.sleep(0.2)
     raise OcfError(OcfRc.ERR_GENERIC, f"start timed out: {last}")
 
 
 def stop(ctx: Context, params: Params) -> OcfRc:
     """Stop libvirtd; success when it no longer runs."""
-    manager = _manager(params)
+    manager = _manager(params, ctx.clock)
     if manager.is_running():
         _LOG.info("stopping %s", manager.describe())
     with service_failure():  # also when it is not running: its sockets may still listen

@@ -26,9 +26,11 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from instanceha.agents._service import service_failure
+from instanceha.clock import Clock, SystemClock
 from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMapError
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
@@ -112,23 +114,23 @@ def _nova_host(ctx: Context, params: Params) -> str:
             from None
 
 
-def _manager(params: Params) -> ServiceManager:
+def _manager(params: Params, clock: Clock | None = None) -> ServiceManager:
     argv = [params.text("binary")]
     for path in shlex.split(params.text("config_files")):
         argv += ["--config-file", path]
     daemon = DirectDaemon(argv, params.text("pidfile"),
                           log_path=params.text("log_file") or os.devnull,
-                          user=params.text("user") or None)
+                          user=params.text("user") or None, clock=clock or SystemClock())
     with service_failure(OcfRc.ERR_INSTALLED):
         return choose_manager(params.text("service_manager"), params.text("systemd_unit"), daemon)
 
 
-def _nova(params: Params) -> NovaPort:
+def _nova(params: Params, environ: Mapping[str, str]) -> NovaPort:
     from instanceha.nova.client import NovaClient
     from instanceha.nova.credentials import CredentialsError
 
     try:
-        return NovaClient(cloud_config(params, os.environ))
+        return NovaClient(cloud_config(params, environ))
     except CredentialsError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, f"credentials: {error}") from None
 
@@ -139,7 +141,7 @@ def validate(ctx: Context, params: Params) -> None:
         host_map(params)
     except HostMapError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, str(error)) from None
-    if not isinstance(_manager(params), DirectDaemon):
+    if not isinstance(_manager(params, ctx.clock), DirectDaemon):
         return  # systemd owns the executable and its configuration
     if not os.access(params.text("binary"), os.X_OK):
         raise OcfError(OcfRc.ERR_INSTALLED, f"nova-compute {params.text('binary')} not found")
@@ -154,7 +156,7 @@ def validate_all(ctx: Context, params: Params) -> OcfRc:
 
     _nova_host(ctx, params)
     try:
-        cloud_config(params, os.environ)
+        cloud_config(params, ctx.environ)
     except CredentialsError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, f"credentials: {error}") from None
     return OcfRc.SUCCESS
@@ -196,7 +198,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
 
     validate_all(ctx, params)
     node, host = _node(ctx), _nova_host(ctx, params)
-    manager = _manager(params)
+    manager = _manager(params, ctx.clock)
     try:
         _attributes().set(node, NOVA_HOST_ATTRIBUTE, host)
     except ClusterError as error:
@@ -217,7 +219,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
 def monitor(ctx: Context, params: Params) -> OcfRc:
     """Process alive; at depth 10 also up in Nova, once the evacuator returned the host to
     service (until then Nova rightly reports it forced down or not yet up)."""
-    if not _manager(params).is_running():
+    if not _manager(params, ctx.clock).is_running():
         return OcfRc.NOT_RUNNING
     if ctx.check_level < 10 or ctx.is_probe:
         return OcfRc.SUCCESS
@@ -232,15 +234,15 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
     if returning:
         _LOG.info("nova-compute runs; the evacuator is returning the host to service")
         return OcfRc.SUCCESS
-    return _nova_reports_up(_nova_host(ctx, params), params)
+    return _nova_reports_up(_nova_host(ctx, params), params, ctx.environ)
 
 
-def _nova_reports_up(host: str, params: Params) -> OcfRc:
+def _nova_reports_up(host: str, params: Params, environ: Mapping[str, str]) -> OcfRc:
     """SUCCESS when Nova reports the service up and not forced down, else DEGRADED."""
     from instanceha.nova.model import NovaError
 
     try:
-        services = _nova(params).list_compute_services(host)
+        services = _nova(params, environ).list_compute_services(host)
     except NovaError as error:
         _LOG.warning("cannot confirm %s in Nova: %s", host, error)
         return OcfRc.DEGRADED
@@ -259,7 +261,7 @@ def stop(ctx: Context, params: Params) -> OcfRc:
     from instanceha.cluster import ClusterError
     from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE
 
-    manager = _manager(params)
+    manager = _manager(params, ctx.clock)
     with service_failure():
         manager.stop(ctx.deadline)
     try:

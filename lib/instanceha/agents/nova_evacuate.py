@@ -20,7 +20,6 @@ import os
 import pwd
 import stat
 import sys
-import time
 
 from instanceha.agents._service import service_failure
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
@@ -248,12 +247,12 @@ _WORKER_ENV = frozenset({"PATH", "LANG", "HA_LOGFILE", "HA_DEBUGLOG", "HA_debug"
 def _worker(ctx: Context, params: Params) -> DirectDaemon:
     directory = state_dir(ctx, params)
     config = os.path.join(directory, "config.json")
-    env = {k: v for k, v in os.environ.items() if k in _WORKER_ENV}
+    env = {k: v for k, v in ctx.environ.items() if k in _WORKER_ENV}
     env["OCF_RESOURCE_INSTANCE"] = ctx.instance
     return DirectDaemon([sys.executable, "-m", _WORKER_MODULE, config],
                         os.path.join(directory, "worker.pid"), executable=sys.executable,
                         env=env, marker=_WORKER_MODULE,
-                        log_path=os.path.join(directory, "worker.out"))
+                        log_path=os.path.join(directory, "worker.out"), clock=ctx.clock)
 
 
 def validate(ctx: Context, params: Params) -> None:
@@ -271,7 +270,7 @@ def validate_all(ctx: Context, params: Params) -> OcfRc:
 
     check_state_dir(ctx, params)
     try:
-        cloud_config(params, os.environ)
+        cloud_config(params, ctx.environ)
     except CredentialsError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, f"credentials: {error}") from None
     return OcfRc.SUCCESS
@@ -315,13 +314,13 @@ def start(ctx: Context, params: Params) -> OcfRc:
             os.unlink(heartbeat)
         with service_failure():
             worker.start(ctx.deadline)
-        while time.monotonic() < ctx.deadline:
+        while ctx.clock.monotonic() < ctx.deadline:
             if os.path.exists(heartbeat):
                 _LOG.info("evacuator running (pid %s)", worker.pid())
                 return OcfRc.SUCCESS
             if not worker.is_running():
                 break
-            time.sleep(0.1)
+            ctx.clock.sleep(0.1)
         else:
             raise OcfError(OcfRc.ERR_GENERIC,
                            "evacuator did not report its first heartbeat in time")
@@ -339,7 +338,7 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
         return OcfRc.SUCCESS
     heartbeat = os.path.join(state_dir(ctx, params), "heartbeat")
     try:
-        age = time.time() - os.stat(heartbeat).st_mtime
+        age = ctx.clock.time() - os.stat(heartbeat).st_mtime
     except FileNotFoundError:
         raise OcfError(OcfRc.ERR_GENERIC, "evacuator has no heartbeat file") from None
     if age > params.integer("heartbeat_timeout"):

@@ -17,11 +17,11 @@ given in advance).
 from __future__ import annotations
 
 import argparse
-import time
 
 from instanceha.cli.common import CliError, ExitCode, Io
 from instanceha.cli.status import ClusterView, nova_host_map
 from instanceha.cli.status_cmd import cluster_nova_services, read_cluster
+from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import (
     EVACUATE_ATTRIBUTE,
     ClusterError,
@@ -82,8 +82,8 @@ def why_down(view: ClusterView, node: str, forced_down: bool | None, *,
     return f"fenced ({fenced.action} succeeded)"
 
 
-def run_evacuate(args: argparse.Namespace, io: Io) -> int:
-    """``evacuate``."""
+def run_evacuate(args: argparse.Namespace, io: Io, clock: Clock | None = None) -> int:
+    """``evacuate`` (``clock`` stamps a release; the system's by default)."""
     view = read_cluster()
     node = args.host
     if node not in {n.name for n in view.nodes}:
@@ -97,7 +97,7 @@ def run_evacuate(args: argparse.Namespace, io: Io) -> int:
             if not (hold or "").startswith("held:"):
                 raise CliError(ExitCode.REFUSED, f"{node} is not held by the mass-failure guard "
                                f"({HOLD_ATTRIBUTE}: {hold or 'none'}); nothing to release")
-            attributes.set(node, HOLD_ATTRIBUTE, f"released:{int(time.time())}")
+            attributes.set(node, HOLD_ATTRIBUTE, f"released:{int((clock or SystemClock()).time())}")
             io.note(f"{node} released from the mass-failure hold")
             return ExitCode.OK
         forced = None

@@ -21,10 +21,11 @@ resource of a controller that no device can unfence.
 from __future__ import annotations
 
 import logging
-import os
 import time
+from collections.abc import Mapping
 from typing import NoReturn
 
+from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState, NodeAttributes
 from instanceha.deadline import DeadlineExceeded, call_with_deadline
 from instanceha.fence_event import record_fenced
@@ -68,8 +69,12 @@ class NovaFenceDevice(FenceDevice):
     """The "fabric" is the evacuation request; Nova is told on a best-effort deadline."""
 
     def __init__(self, params: Params, requests: EvacuationRequests | None = None,
-                 attributes: NodeAttributes | None = None) -> None:
+                 attributes: NodeAttributes | None = None, *,
+                 environ: Mapping[str, str] | None = None,
+                 clock: Clock | None = None) -> None:
         self.params = params
+        self.environ: Mapping[str, str] = environ if environ is not None else {}
+        self.clock = clock or SystemClock()
         self.requests = requests
         self.attributes = attributes
         self._recorded: set[str] = set()  # plugs this invocation's off left pending
@@ -121,9 +126,9 @@ class NovaFenceDevice(FenceDevice):
         from instanceha.nova.client import NovaClient
 
         host = self.nova_host(node)
-        nova = NovaClient(cloud_config(self.params, os.environ))
+        nova = NovaClient(cloud_config(self.params, self.environ))
         nova.force_down(host)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock.time()))
         nova.disable(host, f"{OUR_DISABLED_REASON_PREFIX} fenced by {AGENT_NAME} at {stamp}")
         _LOG.info("%s forced down and disabled in Nova", host)
 
@@ -139,21 +144,22 @@ class NovaFenceDevice(FenceDevice):
 
 def connect(request: FenceRequest) -> NovaFenceDevice:
     """The device for one invocation (nothing is contacted yet)."""
-    return NovaFenceDevice(request.params)
+    return NovaFenceDevice(request.params, environ=request.environ, clock=request.clock)
 
 
-def validate(params: Params) -> None:
-    """The host mapping and the credentials must make sense (nothing is contacted)."""
+def validate(params: Params, environ: Mapping[str, str]) -> None:
+    """The host mapping and the credentials (from the parameters or the runtime's
+    environment) must make sense (nothing is contacted)."""
     from instanceha.nova.credentials import CredentialsError
 
     try:
         host_map(params)
-        cloud_config(params, os.environ)
+        cloud_config(params, environ)
     except (HostMapError, CredentialsError) as error:
         raise FenceError(ExitCode.GENERIC_ERROR, str(error)) from None
 
 
-AGENT = FenceAgent(SPEC, connect, validate)
+AGENT = FenceAgent(SPEC, connect, validate_environ=validate)
 
 
 def manpage() -> str:

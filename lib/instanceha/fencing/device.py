@@ -40,7 +40,8 @@ class FenceRequest:
     """One validated invocation, handed to the agent's ``connect``.
 
     ``password`` is the resolved secret (from ``password`` or ``password_script``),
-    or None for agents without one. It never appears in ``repr``.
+    or None for agents without one. ``environ`` is the environment the runtime was
+    given (credentials may come from its ``OS_*`` variables). Neither appears in ``repr``.
     """
 
     action: str
@@ -48,6 +49,7 @@ class FenceRequest:
     params: Params
     clock: Clock
     password: str | None = field(default=None, repr=False)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 class FenceDevice:

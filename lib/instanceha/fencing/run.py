@@ -42,10 +42,11 @@ from instanceha.fencing.log import TRACE, SecretMask, open_private, setup_loggin
 from instanceha.fencing.options import RawOptions, parse_argv, parse_stdin
 from instanceha.spec import ParamError, Params, parse_bool
 
-__all__ = ["Connect", "FenceAgent", "Validate", "main", "run"]
+__all__ = ["Connect", "FenceAgent", "Validate", "ValidateEnviron", "main", "run"]
 
 Connect = Callable[[FenceRequest], FenceDevice]
 Validate = Callable[[Params], None]
+ValidateEnviron = Callable[[Params, Mapping[str, str]], None]
 
 _LOG = logging.getLogger("instanceha.fencing")
 _ALIASES = {"meta-data": "metadata", "enable": "on", "disable": "off"}
@@ -60,12 +61,15 @@ class FenceAgent:
     ``connect`` builds the device for a request (import heavy client libraries
     inside it, never at module level); ``validate`` checks parameter
     combinations the table cannot express (raise :class:`UsageError` or
-    :class:`~instanceha.spec.ParamError`).
+    :class:`~instanceha.spec.ParamError`); ``validate_environ`` does the same for
+    checks that need the environment the runtime was given (credentials from
+    ``OS_*`` variables), which agents never read themselves.
     """
 
     spec: FenceAgentSpec
     connect: Connect
     validate: Validate | None = None
+    validate_environ: ValidateEnviron | None = None
 
 
 @dataclass
@@ -160,7 +164,8 @@ def _answer_locally(spec: FenceAgentSpec, raw: RawOptions, action: str,
     return True
 
 
-def _check(agent: FenceAgent, raw: RawOptions, action: str) -> Params:
+def _check(agent: FenceAgent, raw: RawOptions, action: str,
+           environ: Mapping[str, str]) -> Params:
     spec = agent.spec
     params = spec.all_params.parse(raw.values)
     if spec.password and not (params.text("password") or params.text("password_script")):
@@ -176,6 +181,8 @@ def _check(agent: FenceAgent, raw: RawOptions, action: str) -> Params:
         _LOG.debug("plug '%s' ignored: the device controls one host", params.text("plug"))
     if agent.validate is not None:
         agent.validate(params)
+    if agent.validate_environ is not None:
+        agent.validate_environ(params, environ)
     return params
 
 
@@ -209,12 +216,12 @@ class _Invocation:
         action = _action(spec, raw)
         if _answer_locally(spec, raw, action, self.streams):
             return ExitCode.OK
-        params = _check(self.agent, raw, action)
+        params = _check(self.agent, raw, action, environ)
         if action == "validate-all":
             return ExitCode.OK
-        return self.perform(params, action)
+        return self.perform(params, action, environ)
 
-    def perform(self, params: Params, action: str) -> int:
+    def perform(self, params: Params, action: str, environ: Mapping[str, str]) -> int:
         password: str | None = None
         if self.agent.spec.password:
             password = params.text("password")
@@ -225,7 +232,8 @@ class _Invocation:
                 self.mask.add(password)
         _delay(params, action, self.clock, self.started)
         plug = params.text("plug")
-        device = self.agent.connect(FenceRequest(action, plug, params, self.clock, password))
+        device = self.agent.connect(
+            FenceRequest(action, plug, params, self.clock, password, environ))
         try:
             runner = ActionRunner(
                 device, plug, Timing.from_params(params), self.clock, self.streams.out,

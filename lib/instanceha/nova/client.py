@@ -34,13 +34,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from instanceha import __version__
+from instanceha.clock import Clock, SystemClock
 from instanceha.nova.credentials import CloudConfig
 from instanceha.nova.model import (
     Aggregate,
@@ -118,8 +118,10 @@ class Transport(Protocol):
 class KeystoneTransport:
     """A keystoneauth1 session with the config's auth, CA bundle and timeouts."""
 
-    def __init__(self, config: CloudConfig) -> None:
+    def __init__(self, config: CloudConfig, clock: Clock | None = None) -> None:
         from keystoneauth1 import adapter, session
+
+        self._clock = clock or SystemClock()
         from keystoneauth1.identity import v3
 
         auth_url = _v3_url(config.auth_url)
@@ -205,7 +207,7 @@ class KeystoneTransport:
         if microversion is not None:
             headers["OpenStack-API-Version"] = f"compute {microversion}"
             headers["X-OpenStack-Nova-API-Version"] = microversion
-        started = time.monotonic()
+        started = self._clock.monotonic()
         resp = self._session.request(
             url,
             method,
@@ -222,7 +224,7 @@ class KeystoneTransport:
             path,
             microversion or "-",
             resp.status_code,
-            time.monotonic() - started,
+            self._clock.monotonic() - started,
         )
         if not resp.content:
             return resp.status_code, None
@@ -246,12 +248,14 @@ class NovaClient:
         *,
         page_size: int = 1000,
         transport: Transport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self._config = config
         self._page_size = page_size
         self._transport: Transport | None = transport
+        self._clock = clock
         self._versions: ApiVersions | None = None
         self._lock = threading.Lock()
         self._transport_lock = threading.Lock()
@@ -264,7 +268,7 @@ class NovaClient:
         with self._transport_lock:
             if self._transport is None:
                 with self._errors("open a Keystone session"):
-                    self._transport = KeystoneTransport(self._config)
+                    self._transport = KeystoneTransport(self._config, self._clock)
             return self._transport
 
     @property

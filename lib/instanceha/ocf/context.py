@@ -1,10 +1,18 @@
-"""What Pacemaker tells an agent invocation through its environment."""
+"""What Pacemaker tells an agent invocation through its environment.
+
+The runtime (:mod:`instanceha.ocf.run`) reads the process environment once and
+builds the :class:`Context` from it; handlers take what they need from the
+context (its clock, its environment mapping), never from ``os.environ`` or
+``time``.
+"""
 
 from __future__ import annotations
 
-import time
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from instanceha.clock import Clock, SystemClock
 
 __all__ = ["DEFAULT_TIMEOUT_S", "Context", "raw_params"]
 
@@ -37,7 +45,13 @@ def _ms(environ: Mapping[str, str], name: str) -> int | None:
 
 @dataclass(frozen=True)
 class Context:
-    """One invocation: action, resource instance, interval, deadline, depth."""
+    """One invocation: action, resource instance, interval, deadline, depth.
+
+    ``clock`` is the time the handlers use (deadlines are its monotonic time);
+    ``started`` defaults to the clock's time of construction. ``environ`` is the
+    environment the runtime was given (empty when built by hand): credentials
+    may come from its ``OS_*`` variables. Neither shows in ``repr``.
+    """
 
     action: str
     instance: str = ""
@@ -46,11 +60,18 @@ class Context:
     check_level: int = 0
     on_node: str = ""
     rsctmp: str = "/run/resource-agents"
-    started: float = field(default_factory=time.monotonic)
+    started: float = math.nan  # NaN: the clock's time when the context is built
+    clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.started):
+            object.__setattr__(self, "started", self.clock.monotonic())
 
     @classmethod
-    def from_environ(cls, action: str, environ: Mapping[str, str]) -> Context:
-        """Build the context from the environment pacemaker-execd sets."""
+    def from_environ(cls, action: str, environ: Mapping[str, str],
+                     clock: Clock | None = None) -> Context:
+        """Build the context from the environment pacemaker-execd sets (kept as ``environ``)."""
         timeout_ms = _ms(environ, "timeout")
         level = environ.get("OCF_CHECK_LEVEL", "0").strip() or "0"
         return cls(
@@ -61,6 +82,8 @@ class Context:
             check_level=int(level) if level.isdigit() else 0,
             on_node=environ.get("OCF_RESKEY_CRM_meta_on_node", ""),
             rsctmp=environ.get("HA_RSCTMP", "/run/resource-agents"),
+            clock=clock or SystemClock(),
+            environ=environ,
         )
 
     @property
@@ -80,4 +103,4 @@ class Context:
 
     def remaining(self) -> float:
         """Seconds left before :attr:`deadline` (never negative)."""
-        return max(0.0, self.deadline - time.monotonic())
+        return max(0.0, self.deadline - self.clock.monotonic())

@@ -67,7 +67,7 @@ def compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Compute
     monkeypatch.setattr(nova_compute, "_attributes", lambda: attributes)
     monkeypatch.setattr(nova_compute, "_transient", lambda: transient)
 
-    def no_nova(params: object) -> None:
+    def no_nova(params: object, environ: object) -> None:
         raise AssertionError("NovaCompute's start and stop must not ask Nova")
 
     monkeypatch.setattr(nova_compute, "_nova", no_nova)
@@ -116,7 +116,7 @@ def test_deep_monitor_trusts_the_evacuator_while_it_returns_the_host(
     nova = FakeNova(step_seconds=0.01)
     nova.add_compute(HOST)
     nova.force_down(HOST)
-    monkeypatch.setattr(nova_compute, "_nova", lambda params: nova)
+    monkeypatch.setattr(nova_compute, "_nova", lambda params, environ: nova)
     compute.transient.set(NODE, SERVICE_ATTRIBUTE, IN_SERVICE)
     assert compute.run("monitor", check_level=10) == OcfRc.DEGRADED
     nova.unforce_down(HOST)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from instanceha.clock import FakeClock
 from instanceha.ocf import Context
 from instanceha.ocf.context import DEFAULT_TIMEOUT_S, raw_params
 
@@ -45,3 +46,15 @@ def test_instance_parameters_exclude_meta_attributes_and_pacemaker_keys() -> Non
     environ = {"OCF_RESKEY_uri": "qemu:///system", "OCF_RESKEY_CRM_meta_timeout": "20000",
                "OCF_RESKEY_crm_feature_set": "3.16.2", "OCF_ROOT": "/usr/lib/ocf"}
     assert raw_params(environ) == {"uri": "qemu:///system"}
+
+
+def test_time_and_environment_are_the_contexts_own() -> None:
+    clock = FakeClock()
+    environ = {"OCF_RESKEY_CRM_meta_timeout": "10000", "OCF_RESKEY_password": "secret"}
+    ctx = Context.from_environ("start", environ, clock)
+    assert ctx.started == clock.monotonic() and ctx.remaining() == pytest.approx(9.0)
+    clock.advance(4.0)
+    assert ctx.remaining() == pytest.approx(5.0)
+    assert ctx.environ is environ and "secret" not in repr(ctx)
+    assert Context("monitor", clock=clock).started == clock.monotonic()
+    assert Context("monitor").environ == {}  # built by hand: no environment unless given
