@@ -2,8 +2,15 @@
 
 :func:`gather_cluster` reads the cluster through Pacemaker's CLIs (one
 ``crm_mon``, one ``cibadmin --query``, one ``stonith_admin --history``, via
-:mod:`instanceha.cluster`); :func:`compute_rows` turns that, plus Nova's
-services when available, into one :class:`ComputeRow` per compute node (pure),
+:mod:`instanceha.cluster`). Node attributes come from the CIB: the permanent
+ones from ``configuration/nodes``, the transient ones, such as the
+evacuation's progress, from ``status/node_state/transient_attributes``. While
+a compute's evacuation runs and the CIB has no progress for it, its progress is
+asked of pacemaker-attrd (``attrd_updater --query``): attrd keeps a transient
+attribute of a Pacemaker Remote node that is down without writing it to the
+CIB, which is where a failed host is for most of its evacuation.
+:func:`compute_rows` turns that, plus Nova's services when available, into one
+:class:`ComputeRow` per compute node (pure),
 with every server the last evacuation run left on the node and why (the
 worker's ``instanceha-not-evacuated``).
 """
@@ -11,7 +18,7 @@ worker's ``instanceha-not-evacuated``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from instanceha.cib.cibquery import parse_cib, primitive_params
@@ -26,9 +33,10 @@ from instanceha.cluster import (
     FenceState,
     InvalidRequestValue,
     Runner,
+    TransientAttributes,
 )
 from instanceha.cluster.pcmkxml import run_xml
-from instanceha.cluster.runner import CommandError, SubprocessRunner
+from instanceha.cluster.runner import ClusterError, CommandError, SubprocessRunner
 from instanceha.evacuation.outcome import NotEvacuated, decode_not_evacuated
 from instanceha.evacuator.guard import HOLD_ATTRIBUTE
 from instanceha.evacuator.worker import (
@@ -53,6 +61,7 @@ class ClusterView:
     attributes: Mapping[str, Mapping[str, str]]  # node -> permanent attributes
     fencing: tuple[FenceEvent, ...]
     evacuate_params: Mapping[str, str]  # NovaEvacuate's instance attributes
+    transient: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # node -> transient
 
 
 @dataclass(frozen=True)
@@ -106,13 +115,36 @@ def gather_cluster(runner: Runner | None = None, *, timeout: float = 60.0) -> Cl
         }
         for n in cib.iterfind("configuration/nodes/node")
     }
+    transient = {
+        (n.get("uname") or n.get("id") or ""): {
+            p.get("name", ""): p.get("value", "")
+            for p in n.iterfind("transient_attributes/instance_attributes/nvpair")
+        }
+        for n in cib.iterfind("status/node_state")
+    }
+    unseen = [node for node, attrs in attributes.items()
+              if _evacuating(attrs) and not transient.get(node, {}).get(PROGRESS_ATTRIBUTE)]
+    if unseen:
+        held = _attrd_values(runner, PROGRESS_ATTRIBUTE, timeout)
+        for node in unseen:
+            if held.get(node):
+                transient.setdefault(node, {})[PROGRESS_ATTRIBUTE] = held[node]
     return ClusterView(
         nodes=nodes,
         running={k: tuple(sorted(v)) for k, v in running.items()},
         attributes=attributes,
         fencing=tuple(FenceHistory(runner, timeout=timeout).events()),
         evacuate_params=primitive_params(cib, "instanceha", "NovaEvacuate") or {},
+        transient=transient,
     )
+
+
+def _attrd_values(runner: Runner, name: str, timeout: float) -> dict[str, str]:
+    """``name`` on every node as pacemaker-attrd holds it; empty when attrd cannot say."""
+    try:
+        return TransientAttributes(runner, timeout=timeout).get_all(name)
+    except ClusterError:
+        return {}
 
 
 def nova_host_map(view: ClusterView) -> HostMap:
@@ -150,7 +182,9 @@ def _fencing(events: Iterable[FenceEvent], node: str) -> str:
     return f"{last.action} {verdict} {_when(last.completed_at)}{by}"
 
 
-def _evacuation(attrs: Mapping[str, str]) -> str:
+def _evacuation(attrs: Mapping[str, str], transient: Mapping[str, str]) -> str:
+    """The request, a hold, the progress (transient; permanent from an older version) and
+    the last result."""
     raw = attrs.get(EVACUATE_ATTRIBUTE)
     parts = []
     if raw:
@@ -164,9 +198,10 @@ def _evacuation(attrs: Mapping[str, str]) -> str:
     hold = attrs.get(HOLD_ATTRIBUTE, "")
     if hold.startswith("held:"):
         parts.append("HELD (mass failure; instanceha evacuate --release)")
-    for name in (PROGRESS_ATTRIBUTE, RESULT_ATTRIBUTE):
-        if attrs.get(name):
-            parts.append(attrs[name])
+    progress = transient.get(PROGRESS_ATTRIBUTE) or attrs.get(PROGRESS_ATTRIBUTE)
+    for value in (progress, attrs.get(RESULT_ATTRIBUTE)):
+        if value:
+            parts.append(value)
     return "; ".join(parts) or "none"
 
 
@@ -218,7 +253,7 @@ def compute_rows(
             pacemaker=_pacemaker(by_name.get(name)),
             services=" ".join(services) or "none",
             last_fencing=_fencing(view.fencing, name),
-            evacuation=_evacuation(view.attributes.get(name, {})),
+            evacuation=_evacuation(view.attributes.get(name, {}), view.transient.get(name, {})),
             nova=_nova((nova_services or {}).get(nova_host), nova_services is not None),
             not_evacuated=tuple(left),
             not_evacuated_more=more,

@@ -28,6 +28,17 @@ Resuming is safe at any point (see :mod:`instanceha.evacuation.tracker` for
 the exactly-once argument): what was done is read back from Nova; the
 :class:`~instanceha.evacuation.journal.Journal` only remembers target states
 and attempt counts.
+
+The journal is written rarely (the evacuator's is a permanent CIB attribute:
+each write is a configuration change stored on every cluster node): once after
+discovery (every target state, only when it differs from what was loaded), then
+at most twice per poll cycle: before a cycle's evacuate calls, one attempt is
+counted for every server about to be stepped from WAITING (the only phase that
+calls evacuate), so every call is counted before it is made; after the cycle,
+the counts are set to what the trackers really spent, when that differs (a
+server that made no call after all, a call that died in an outage). Cycles
+without new calls write nothing. A crash between the two writes leaves one
+attempt too many for some servers, never one too few.
 """
 
 from __future__ import annotations
@@ -91,7 +102,8 @@ class _Run:
         self.last_submit = float("-inf")
         self.skipped: list[InstanceOutcome] = []
         self.trackers: list[Tracker] = []
-        self.journal: dict[str, JournalEntry] = {}
+        self.journal: dict[str, JournalEntry] = {}  # what the journal must say
+        self.saved: dict[str, JournalEntry] = {}  # what it says (the last load or save)
         self.lock = threading.Lock()
         self.last_progress: HostProgress | None = None
 
@@ -169,6 +181,7 @@ class _Run:
         images = self.images(servers)
         aggregates = self.call("aggregate listing", nova.list_aggregates)
         self.journal = self.engine.journal.load(self.host)
+        self.saved = dict(self.journal)
         plan = build_plan(
             self.host, servers, images, aggregates, config=self.engine.policy, in_flight=in_flight
         )
@@ -194,7 +207,7 @@ class _Run:
                     seen=decision.server,
                 )
             )
-        self.engine.journal.save(self.host, self.journal)
+        self.save_journal()  # once: every target state, before any evacuate call
         _LOG.info(
             "%s: %d servers, %d to evacuate, %d skipped (mode %s)",
             self.host,
@@ -229,6 +242,7 @@ class _Run:
                 self.clock.sleep(self.outage_wait())
                 continue
             failed = self.cycle(pool, now, migrations)
+            self.settle_journal()
             self.progress()
             if failed is not None:
                 self.outage(failed)
@@ -256,6 +270,7 @@ class _Run:
             slots = min(slots, 1 if now - self.last_submit >= self.config.stagger else 0)
         ready = [t for t in self.trackers if t.phase is Phase.WAITING and t.next_at <= now]
         chosen = ready[: max(0, slots)]
+        self.reserve_attempts(chosen)
         return self.step_all(pool, chosen, now, by_server, self.config.submit_parallel)
 
     def step_all(
@@ -306,13 +321,57 @@ class _Run:
         soon = [e - now for e in events if e > now]
         return max(0.0, min(self.config.poll_interval, *soon, self.deadline - now))
 
+    # ---------------------------------------------------------------- journal
+
+    def save_journal(self) -> None:
+        """Write the journal if it differs from what was last loaded or written."""
+        with self.lock:
+            if self.journal != self.saved:
+                entries = dict(self.journal)
+                self.engine.journal.save(self.host, entries)
+                self.saved = entries
+
+    def reserve_attempts(self, trackers: Sequence[Tracker]) -> None:
+        """Count one attempt for each tracker about to be stepped from WAITING, in one write.
+
+        Only WAITING trackers make evacuate calls, so every call of the cycle is counted in
+        the journal before it is made (:meth:`record` then has nothing to write); a tracker
+        that ends up making no call is set back by :meth:`settle_journal`.
+        """
+        with self.lock:
+            for t in trackers:
+                self.journal[t.server_id] = JournalEntry(
+                    t.server_id, t.target_state, t.attempts + 1
+                )
+        self.save_journal()
+
+    def settle_journal(self) -> None:
+        """After a cycle: the journal says what the trackers counted; one write at most."""
+        with self.lock:
+            for t in self.trackers:
+                entry = self.journal.get(t.server_id)
+                if entry is None or entry.attempts != t.attempts:
+                    self.journal[t.server_id] = JournalEntry(
+                        t.server_id, t.target_state, t.attempts
+                    )
+        self.save_journal()
+
     def record(self, tracker: Tracker, attempts: int) -> None:
-        """Persist a tracker's attempt count (before an evacuate call)."""
+        """A tracker's attempt count; persisted at once only when the journal holds fewer.
+
+        Called before an evacuate call (an attempt counted even if the crash comes before
+        the call: the cycle's :meth:`reserve_attempts` has usually written it already), and
+        with a lower count when the call died in an outage (written with the cycle's
+        :meth:`settle_journal`; until then the journal errs on the side of more attempts).
+        """
         with self.lock:
             self.journal[tracker.server_id] = JournalEntry(
                 tracker.server_id, tracker.target_state, attempts
             )
-            self.engine.journal.save(self.host, self.journal)
+            kept = self.saved.get(tracker.server_id)
+            if kept is not None and kept.attempts >= attempts:
+                return
+        self.save_journal()
 
     def progress(self) -> None:
         counts = {
@@ -340,6 +399,8 @@ class _Run:
         )
         if report.complete:
             self.engine.journal.clear(self.host)
+        else:
+            self.settle_journal()
         return report
 
 

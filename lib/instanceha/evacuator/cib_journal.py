@@ -4,6 +4,17 @@ A controller taking over an evacuation from a dead one must know which servers
 were SHUTOFF before they were evacuated; a local file would die with the first
 controller. The journal is a compact JSON permanent node attribute
 (:data:`JOURNAL_ATTRIBUTE`) on the failed node, keyed by Nova host name.
+
+Why permanent, and how often it is written: its target states must survive a
+controller failover and a full cluster restart, and a transient attribute of the
+failed node would be purged when the node comes back online, possibly in the
+middle of the evacuation. A permanent attribute is a configuration change that
+every cluster node writes to disk, so the engine writes it seldom (see
+:mod:`instanceha.evacuation.engine`): once with every target state after
+discovery, at most twice per poll cycle that makes evacuate calls (the attempt
+counts, batched), and a delete when the evacuation is complete. Each save
+replaces the whole value (one CIB update); a value equal to the stored one
+changes nothing in the CIB.
 """
 
 from __future__ import annotations

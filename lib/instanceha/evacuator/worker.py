@@ -19,14 +19,52 @@ Each pass (every ``poll_interval`` seconds):
 
 A claimed host's previous result is withdrawn (a new incident never shows the
 last one's result as current) and its progress is published at most every
-``progress_every`` seconds, the latest snapshot always within a pass. A run's
-end publishes its counts (:data:`RESULT_ATTRIBUTE`) and, in
-:data:`NOT_EVACUATED_ATTRIBUTE`, every server it did not evacuate with why
-(one bounded line, :func:`~instanceha.evacuation.outcome.encode_not_evacuated`),
-each also logged at WARNING. Both are permanent node attributes: Pacemaker
-purges a remote node's transient attributes when its connection goes down and
-again when it comes back, so a transient one would vanish seconds after the
-evacuation, as soon as the host is online again.
+``progress_every`` seconds (the latest snapshot at most that and a pass late, a
+run's last one at once). A run's end publishes its counts
+(:data:`RESULT_ATTRIBUTE`) and, in :data:`NOT_EVACUATED_ATTRIBUTE`, every
+server it did not evacuate with why (one bounded line,
+:func:`~instanceha.evacuation.outcome.encode_not_evacuated`), each also logged
+at WARNING.
+
+What is written where, and how often
+------------------------------------
+Every attribute write is a CIB update that the CIB manager sends to every
+cluster node and that makes the controller run the scheduler again; a
+*permanent* attribute (``--lifetime forever``) is moreover a configuration
+change, which every node writes to its disk (``cib.xml`` and a backup copy).
+So only what must survive gets a permanent attribute, and it is written as
+few times as the protocol allows:
+
+* :data:`~instanceha.cluster.evacuation.EVACUATE_ATTRIBUTE` (permanent): the
+  durable request must outlive the controller handling it and a full cluster
+  restart. Its claim is renewed only when it is ``claim_renewal`` seconds old
+  (default: a third of ``stale_after`` less one pass), not on every pass: a
+  claim is then never older than about ``stale_after / 3`` plus a pass when
+  another controller judges it, well under ``stale_after``.
+* :data:`~instanceha.evacuator.guard.FAILED_AT_ATTRIBUTE` (permanent): when the
+  host failed, written once per failure and once when it is closed; it must
+  outlive a full cluster restart (which empties the fencing history).
+* :data:`~instanceha.evacuator.cib_journal.JOURNAL_ATTRIBUTE` (permanent): the
+  target states (which servers were SHUTOFF) must survive a controller failover
+  and a full cluster restart, and the failed node's own transient attributes are
+  purged when it comes back. The engine writes it once after discovery and at
+  most twice per poll cycle that makes evacuate calls (not once per call), and
+  deletes it when complete (:mod:`instanceha.evacuation.engine`).
+* :data:`RESULT_ATTRIBUTE` and :data:`NOT_EVACUATED_ATTRIBUTE` (permanent):
+  written once per run, and read after the fact. Pacemaker purges a remote
+  node's transient attributes when its connection goes down and again when it
+  comes back, so a transient result would vanish seconds after the evacuation,
+  as soon as the host is online again.
+* :data:`PROGRESS_ATTRIBUTE` (transient, ``pacemaker-attrd``, at most every
+  ``progress_every`` seconds): it only matters while a run goes on, and whoever
+  runs next (another controller, or this one after a full restart) publishes it
+  anew from what it reads back from Nova. While the host is down, attrd keeps
+  it without writing it to the CIB (no CIB update at all; ``instanceha status``
+  asks attrd); once the host is back online it is in the CIB's status section,
+  shown by ``crm_mon -A`` and ``instanceha status``, without touching the
+  configuration. The host's reconnection purges it; the next snapshot puts it
+  back. A permanent value left by an older version is withdrawn when a run
+  starts.
 
 Stopping releases this worker's claims, so another controller (or this one,
 restarted) resumes at once; the engine reads what was done back from Nova.
@@ -97,10 +135,19 @@ class EvacuatorSettings:
     stale_after: float = 60.0
     retry_after: float = 30.0
     history_window: float = 3600.0
-    progress_every: float = 2.0
+    progress_every: float = 5.0
+    #: renew a running claim once it is this old; None: ``stale_after / 3 - poll_interval``
+    renew_after: float | None = None
     engine: EngineConfig = field(default_factory=EngineConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+
+    @property
+    def claim_renewal(self) -> float:
+        """Age at which a running claim is renewed (see the module docstring)."""
+        if self.renew_after is not None:
+            return self.renew_after
+        return max(0.0, self.stale_after / 3 - self.poll_interval)
 
 
 class Evacuator:
@@ -127,7 +174,8 @@ class Evacuator:
         self.requests = EvacuationRequests(self.attrs, clock=self.clock)
         self.nodes = nodes or ClusterNodes()
         self.history = history or FenceHistory()
-        self.service_return = ServiceReturn(transient or TransientAttributes(), lambda: self.nova)
+        self.transient: MarkerStore = transient or TransientAttributes()
+        self.service_return = ServiceReturn(self.transient, lambda: self.nova)
         self._running: dict[str, threading.Thread] = {}
         self._retry_at: dict[str, float] = {}
         self._last_progress: dict[str, float] = {}
@@ -214,7 +262,8 @@ class Evacuator:
         with self._lock:
             running = node in self._running and self._running[node].is_alive()
         if running:
-            self.requests.renew(node, self.settings.owner)
+            if self._renewal_due(request):
+                self.requests.renew(node, self.settings.owner)
             self._flush_progress(node)
             return
         if request.state is EvacuationState.DONE:
@@ -232,6 +281,12 @@ class Evacuator:
             self._running[node] = thread
         thread.start()
 
+    def _renewal_due(self, request: EvacuationRequest) -> bool:
+        """False while ``request`` is our own claim and younger than the renewal age."""
+        ours = (request.state is EvacuationState.IN_PROGRESS
+                and request.owner == self.settings.owner)
+        return not ours or request.age(self.clock.time()) >= self.settings.claim_renewal
+
     # ------------------------------------------------------------ one host
 
     def _evacuate(self, node: str) -> None:
@@ -246,9 +301,10 @@ class Evacuator:
             self.service_return.withdraw(node)
             self._withdraw(node, RESULT_ATTRIBUTE)
             self._withdraw(node, NOT_EVACUATED_ATTRIBUTE)
-            self._set(node, PROGRESS_ATTRIBUTE, f"started on {self.settings.owner}")
+            self._withdraw(node, PROGRESS_ATTRIBUTE)  # a permanent one from an older version
+            self._show_progress(node, f"started on {self.settings.owner}")
             report = engine.run(host)
-            self._finish(node, report, journal)
+            self._finish(node, report)
         except (HostMapError, NovaError, ClusterError) as error:
             _LOG.error("evacuation of %s failed to run: %s; retrying in %.0fs",
                        node, error, self.settings.retry_after)
@@ -261,7 +317,7 @@ class Evacuator:
             with self._lock:
                 self._running.pop(node, None)
 
-    def _finish(self, node: str, report: HostReport, journal: CibJournal) -> None:
+    def _finish(self, node: str, report: HostReport) -> None:
         summary = report.summary().splitlines()[0]
         self._set(node, RESULT_ATTRIBUTE, summary)
         left = report.not_evacuated()
@@ -279,8 +335,7 @@ class Evacuator:
         elif report.complete:
             if self.requests.complete(node, self.settings.owner):
                 _LOG.info("evacuation of %s complete: %s", node, summary)
-                journal.clear(report.host)
-                self._set(node, PROGRESS_ATTRIBUTE, "complete")
+                self._show_progress(node, "complete")
             else:
                 _LOG.warning("evacuation of %s finished but the request changed hands", node)
         else:
@@ -318,9 +373,17 @@ class Evacuator:
             if progress is None:
                 return
             self._last_progress[node] = now
-        self._set(node, PROGRESS_ATTRIBUTE,
-                  f"{progress.evacuated}/{progress.total} evacuated, {progress.failed} failed, "
-                  f"{progress.skipped} skipped, {progress.in_flight} in flight")
+        self._show_progress(node,
+                            f"{progress.evacuated}/{progress.total} evacuated, "
+                            f"{progress.failed} failed, {progress.skipped} skipped, "
+                            f"{progress.in_flight} in flight")
+
+    def _show_progress(self, node: str, value: str) -> None:
+        """Publish the transient progress attribute (see the module docstring)."""
+        try:
+            self.transient.set(node, PROGRESS_ATTRIBUTE, _one_line(value))
+        except ClusterError as error:
+            _LOG.warning("cannot publish %s on %s: %s", PROGRESS_ATTRIBUTE, node, error)
 
     def _withdraw(self, node: str, name: str) -> None:
         try:
@@ -329,12 +392,9 @@ class Evacuator:
             _LOG.warning("cannot withdraw %s on %s: %s", name, node, error)
 
     def _set(self, node: str, name: str, value: str) -> None:
-        """Publish ``value`` as one line of at most :data:`_VALUE_MAX` characters."""
-        value = " ".join(value.replace("\0", " ").split())
-        if len(value) > _VALUE_MAX:
-            value = value[: _VALUE_MAX - 3] + "..."
+        """Publish ``value`` as a permanent attribute (:func:`_one_line`)."""
         try:
-            self.attrs.set(node, name, value)
+            self.attrs.set(node, name, _one_line(value))
         except ClusterError as error:
             _LOG.warning("cannot publish %s on %s: %s", name, node, error)
 
@@ -416,3 +476,11 @@ class Evacuator:
             if request.state is EvacuationState.IN_PROGRESS and ours:
                 self.requests.release(node, self.settings.owner)
                 _LOG.info("released %s for resumption", node)
+
+
+def _one_line(value: str) -> str:
+    """``value`` as one line of at most :data:`_VALUE_MAX` characters."""
+    value = " ".join(value.replace("\0", " ").split())
+    if len(value) > _VALUE_MAX:
+        value = value[: _VALUE_MAX - 3] + "..."
+    return value
