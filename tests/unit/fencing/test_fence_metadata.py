@@ -7,8 +7,6 @@ and review the diff.
 
 from __future__ import annotations
 
-import importlib
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,40 +16,20 @@ from instanceha.fencing import FenceAgentSpec
 from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.metadata import render_metadata
 from unit.fencing.fence_fakes import FABRIC_SPEC, POWER_SPEC
+from unit.golden_files import agent_specs, check_golden
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "fence"
-REGEN = os.environ.get("INSTANCEHA_REGEN_GOLDEN") == "1"
 PCS_RNG = Path("/usr/share/pcs/data/ocf-1.0.rng")
 #: fence-agents' own schema of its metadata (Debian's fence-agents package).
 FENCE_RNG = Path("/usr/share/cluster/relaxng/metadata.rng")
 
 
-def _agent_specs() -> dict[str, FenceAgentSpec]:
-    """Every fence agent module's SPEC (agents added later join automatically)."""
-    import pkgutil
-
-    import instanceha.fence as package
-
-    specs = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"instanceha.fence.{info.name}")
-        spec = getattr(module, "SPEC", None)
-        if isinstance(spec, FenceAgentSpec):
-            specs[spec.name] = spec
-    return specs
-
-
-SPECS = {**_agent_specs(), POWER_SPEC.name: POWER_SPEC, FABRIC_SPEC.name: FABRIC_SPEC}
+SPECS = {**agent_specs("instanceha.fence", FenceAgentSpec), POWER_SPEC.name: POWER_SPEC,
+         FABRIC_SPEC.name: FABRIC_SPEC}
 
 
 def _check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        if not REGEN:
-            pytest.fail(f"golden file {path} missing; run with INSTANCEHA_REGEN_GOLDEN=1")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} changed; regenerate with INSTANCEHA_REGEN_GOLDEN=1"
+    check_golden(GOLDEN / name, text)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -59,7 +37,7 @@ def test_metadata_matches_golden(name: str) -> None:
     _check_golden(f"{name}.xml", render_metadata(SPECS[name]))
 
 
-@pytest.mark.parametrize("name", sorted(_agent_specs()))
+@pytest.mark.parametrize("name", sorted(agent_specs("instanceha.fence", FenceAgentSpec)))
 def test_manpage_matches_golden(name: str) -> None:
     _check_golden(f"{name}.8", render_manpage(SPECS[name]))
 
@@ -116,7 +94,7 @@ def test_metadata_is_valid_for_fence_agents(name: str) -> None:
     assert schema.validate(document), schema.error_log
 
 
-@pytest.mark.parametrize("name", sorted(_agent_specs()))
+@pytest.mark.parametrize("name", sorted(agent_specs("instanceha.fence", FenceAgentSpec)))
 def test_long_texts_stay_in_the_man_page(name: str) -> None:
     spec = SPECS[name]
     page = render_manpage(spec)

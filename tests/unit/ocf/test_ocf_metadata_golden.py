@@ -10,8 +10,6 @@ resource-agents' ``ra-api-1.dtd`` (what ``ocf-tester`` checks) and
 from __future__ import annotations
 
 import importlib
-import os
-import pkgutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -21,38 +19,19 @@ import pytest
 from instanceha.ocf import AgentSpec
 from instanceha.ocf.manpage import render_manpage
 from instanceha.ocf.metadata import render_metadata
+from unit.golden_files import agent_specs, check_golden
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "ocf"
-REGEN = os.environ.get("INSTANCEHA_REGEN_GOLDEN") == "1"
 #: resource-agents' DTD of OCF metadata, and its RELAX NG schema (Debian's resource-agents).
 RA_DTD = Path("/usr/share/resource-agents/ra-api-1.dtd")
 RA_RNG = Path("/usr/share/resource-agents/metadata.rng")
 
 
-def _agent_specs() -> dict[str, AgentSpec]:
-    """Every OCF agent module's SPEC (agents added later join automatically)."""
-    import instanceha.agents as package
-
-    specs = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"instanceha.agents.{info.name}")
-        spec = getattr(module, "SPEC", None)
-        if isinstance(spec, AgentSpec):
-            specs[spec.name] = spec
-    return specs
-
-
-SPECS = _agent_specs()
+SPECS = agent_specs("instanceha.agents", AgentSpec)
 
 
 def _check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        if not REGEN:
-            pytest.fail(f"golden file {path} missing; run with INSTANCEHA_REGEN_GOLDEN=1")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} changed; regenerate with INSTANCEHA_REGEN_GOLDEN=1"
+    check_golden(GOLDEN / name, text)
 
 
 def _etree() -> Any:
