@@ -3,7 +3,8 @@
 Precedence, first match wins:
 
 1. an explicit map (``host_map`` parameter: ``node1:nova1.example.com;node2:nova2``);
-2. the node attribute :data:`NOVA_HOST_ATTRIBUTE`, published by NovaCompute on start;
+2. the node attribute ``instanceha-nova-host`` published by NovaCompute on start
+   (:mod:`instanceha.cluster.attribute_names`);
 3. the DNS-domain rule: a short node name plus ``domain`` (``comp1`` → ``comp1.example.com``);
 4. the node name itself.
 
@@ -16,10 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["NOVA_HOST_ATTRIBUTE", "HostMap", "HostMapError", "parse_host_map"]
-
-#: Node attribute NovaCompute publishes with its Nova service host name.
-NOVA_HOST_ATTRIBUTE = "instanceha-nova-host"
+__all__ = ["HostMap", "HostMapError", "parse_host_map"]
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*$")
 

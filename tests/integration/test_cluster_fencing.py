@@ -25,13 +25,13 @@ import pytest
 
 from instanceha.cib.templates import Templates, attr
 from instanceha.cluster import (
-    EVACUATE_ATTRIBUTE,
     EvacuationRequest,
     EvacuationState,
     FenceHistory,
     NodeAttributes,
     successes_since,
 )
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE
 from labs.agents import ROOT, install_project
 from labs.cluster_lab import ClusterLab, LabHost
 

@@ -17,7 +17,8 @@ from instanceha.cib.inventory import load_inventory
 from instanceha.cib.render import render_cib
 from instanceha.cib.scheduler import Scheduler
 from instanceha.cib.transition import summary_lines
-from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE, EvacuationRequest
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE
+from instanceha.cluster.evacuation import EvacuationRequest
 
 pytestmark = pytest.mark.integration
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "cib"

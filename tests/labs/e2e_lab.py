@@ -31,8 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
-from instanceha.evacuator.guard import HOLD_ATTRIBUTE
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE, HOLD_ATTRIBUTE
 from labs.agents import install_project
 from labs.cluster_lab import ClusterLab, ClusterStatus
 from labs.nova_lab import LabError, NovaLab

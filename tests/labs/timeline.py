@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE as REQUEST
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE as REQUEST
+from instanceha.cluster.attribute_names import HOLD_ATTRIBUTE as HOLD
+from instanceha.cluster.attribute_names import RESULT_ATTRIBUTE as RESULT
 from instanceha.cluster.history import FenceHistory
-from instanceha.evacuator.guard import HOLD_ATTRIBUTE as HOLD
-from instanceha.evacuator.worker import RESULT_ATTRIBUTE as RESULT
 from labs.cluster_lab import ClusterLab, ClusterStatus, LabHost
 
 # Event kinds, in the order a healthy recovery shows them.

@@ -8,11 +8,11 @@ next failed host unfenced (and deadlock with a restarting evacuator).
   ``location-nova-compute-clone-evacuation-gate`` bans this clone from a node whose durable
   evacuation request is set and not ``done``; the transition after the evacuator's ``done``
   starts it.
-* ``start`` publishes the node's Nova host name (:data:`~instanceha.hostmap.NOVA_HOST_ATTRIBUTE`),
+* ``start`` publishes the node's Nova host name (``instanceha-nova-host``),
   refuses at once if an evacuation of this node is unfinished anyway (a forced start, a
   configuration without the rule), starts nova-compute (systemd when present, else directly
   with a pid file) and sets the transient attribute
-  :data:`~instanceha.evacuator.service_return.SERVICE_ATTRIBUTE` to ``started``: the
+  :data:`~instanceha.cluster.attribute_names.SERVICE_ATTRIBUTE` to ``started``: the
   evacuator then clears our force-down and, once Nova sees the service up, our disable
   (:mod:`instanceha.evacuator.service_return`).
 * ``stop`` stops nova-compute and removes that attribute.
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from instanceha.agents._service import service_failure
 from instanceha.clock import Clock, SystemClock
-from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMapError
+from instanceha.hostmap import HostMapError
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
 from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
@@ -194,7 +194,11 @@ def _transient() -> TransientAttributes:
 def start(ctx: Context, params: Params) -> OcfRc:
     """Publish, refuse if evacuating, start, hand over to the evacuator (module docstring)."""
     from instanceha.cluster import ClusterError
-    from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE, STARTED
+    from instanceha.cluster.attribute_names import (
+        NOVA_HOST_ATTRIBUTE,
+        SERVICE_ATTRIBUTE,
+        SERVICE_STARTED,
+    )
 
     validate_all(ctx, params)
     node, host = _node(ctx), _nova_host(ctx, params)
@@ -209,7 +213,7 @@ def start(ctx: Context, params: Params) -> OcfRc:
         with service_failure():
             manager.start(ctx.deadline)
     try:
-        _transient().set(node, SERVICE_ATTRIBUTE, STARTED)
+        _transient().set(node, SERVICE_ATTRIBUTE, SERVICE_STARTED)
     except ClusterError as error:
         raise OcfError(OcfRc.ERR_GENERIC,
                        f"nova-compute runs but the evacuator cannot be told: {error}") from None
@@ -224,10 +228,10 @@ def monitor(ctx: Context, params: Params) -> OcfRc:
     if ctx.check_level < 10 or ctx.is_probe:
         return OcfRc.SUCCESS
     from instanceha.cluster import ClusterError
-    from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE, STARTED
+    from instanceha.cluster.attribute_names import SERVICE_ATTRIBUTE, SERVICE_STARTED
 
     try:
-        returning = _transient().get(_node(ctx), SERVICE_ATTRIBUTE) == STARTED
+        returning = _transient().get(_node(ctx), SERVICE_ATTRIBUTE) == SERVICE_STARTED
     except ClusterError as error:
         _LOG.warning("cannot read %s: %s", SERVICE_ATTRIBUTE, error)
         return OcfRc.DEGRADED
@@ -259,7 +263,7 @@ def stop(ctx: Context, params: Params) -> OcfRc:
     """Stop nova-compute, then withdraw the return-to-service marker (best effort: a stop
     that fails gets its node fenced)."""
     from instanceha.cluster import ClusterError
-    from instanceha.evacuator.service_return import SERVICE_ATTRIBUTE
+    from instanceha.cluster.attribute_names import SERVICE_ATTRIBUTE
 
     manager = _manager(params, ctx.clock)
     with service_failure():

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from instanceha.cib.inventory import AGENT_NAMES, Bmc, Inventory, check_agent_parameters
 from instanceha.cib.templates import Templates, attr, nvset, once
-from instanceha.cluster.evacuation import EVACUATE_ATTRIBUTE
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE
 from instanceha.spec import ParamError
 
 if TYPE_CHECKING:

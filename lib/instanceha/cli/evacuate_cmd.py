@@ -23,7 +23,6 @@ from instanceha.cli.status import ClusterView, nova_host_map
 from instanceha.cli.status_cmd import cluster_nova_services, read_cluster
 from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import (
-    EVACUATE_ATTRIBUTE,
     ClusterError,
     EvacuationRequest,
     EvacuationRequests,
@@ -32,7 +31,13 @@ from instanceha.cluster import (
     NodeAttributes,
     latest_success,
 )
-from instanceha.evacuator.guard import HOLD_ATTRIBUTE
+from instanceha.cluster.attribute_names import (
+    EVACUATE_ATTRIBUTE,
+    HELD,
+    HOLD_ATTRIBUTE,
+    RELEASED,
+    hold_value,
+)
 
 __all__ = ["register", "why_down"]
 
@@ -94,10 +99,11 @@ def run_evacuate(args: argparse.Namespace, io: Io, clock: Clock | None = None) -
         if args.release:
             attributes = NodeAttributes()
             hold = attributes.get(node, HOLD_ATTRIBUTE)
-            if not (hold or "").startswith("held:"):
+            if not (hold or "").startswith(HELD):
                 raise CliError(ExitCode.REFUSED, f"{node} is not held by the mass-failure guard "
                                f"({HOLD_ATTRIBUTE}: {hold or 'none'}); nothing to release")
-            attributes.set(node, HOLD_ATTRIBUTE, f"released:{int((clock or SystemClock()).time())}")
+            now = (clock or SystemClock()).time()
+            attributes.set(node, HOLD_ATTRIBUTE, hold_value(RELEASED, now))
             io.note(f"{node} released from the mass-failure hold")
             return ExitCode.OK
         forced = None

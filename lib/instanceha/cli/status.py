@@ -25,7 +25,6 @@ from instanceha.cib.cibquery import parse_cib, primitive_params
 from instanceha.cib.transition import NodeState
 from instanceha.cli.common import CliError, ExitCode
 from instanceha.cluster import (
-    EVACUATE_ATTRIBUTE,
     EvacuationRequest,
     EvacuationState,
     FenceEvent,
@@ -35,16 +34,19 @@ from instanceha.cluster import (
     Runner,
     TransientAttributes,
 )
-from instanceha.cluster.pcmkxml import run_xml
-from instanceha.cluster.runner import ClusterError, CommandError, SubprocessRunner
-from instanceha.evacuation.outcome import NotEvacuated, decode_not_evacuated
-from instanceha.evacuator.guard import HOLD_ATTRIBUTE
-from instanceha.evacuator.worker import (
+from instanceha.cluster.attribute_names import (
+    EVACUATE_ATTRIBUTE,
+    HELD,
+    HOLD_ATTRIBUTE,
     NOT_EVACUATED_ATTRIBUTE,
+    NOVA_HOST_ATTRIBUTE,
     PROGRESS_ATTRIBUTE,
     RESULT_ATTRIBUTE,
 )
-from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
+from instanceha.cluster.pcmkxml import run_xml
+from instanceha.cluster.runner import ClusterError, CommandError, SubprocessRunner
+from instanceha.evacuation.outcome import NotEvacuated, decode_not_evacuated
+from instanceha.hostmap import HostMap, HostMapError
 from instanceha.nova.model import ComputeService
 
 __all__ = ["ClusterView", "ComputeRow", "compute_rows", "gather_cluster", "nova_host_map"]
@@ -196,7 +198,7 @@ def _evacuation(attrs: Mapping[str, str], transient: Mapping[str, str]) -> str:
             owner = f" by {req.owner}" if req.owner else ""
             parts.append(f"{req.state.value}{owner} since {_when(req.since)}")
     hold = attrs.get(HOLD_ATTRIBUTE, "")
-    if hold.startswith("held:"):
+    if hold.startswith(HELD):
         parts.append("HELD (mass failure; instanceha evacuate --release)")
     progress = transient.get(PROGRESS_ATTRIBUTE) or attrs.get(PROGRESS_ATTRIBUTE)
     for value in (progress, attrs.get(RESULT_ATTRIBUTE)):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from instanceha.cluster.attributes import NodeAttributes, TransientAttributes
 from instanceha.cluster.evacuation import (
-    EVACUATE_ATTRIBUTE,
     EvacuationRequest,
     EvacuationRequests,
     EvacuationState,
@@ -37,7 +36,6 @@ from instanceha.cluster.runner import (
 )
 
 __all__ = [
-    "EVACUATE_ATTRIBUTE",
     "ClusterError",
     "ClusterNodes",
     "CommandError",

@@ -27,10 +27,10 @@ from enum import Enum
 from typing import Protocol
 
 from instanceha.clock import Clock, SystemClock
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE
 from instanceha.cluster.attributes import NodeAttributes, validate_name
 
 __all__ = [
-    "EVACUATE_ATTRIBUTE",
     "AttributeStore",
     "EvacuationRequest",
     "EvacuationRequests",
@@ -38,8 +38,6 @@ __all__ = [
     "InvalidRequestValue",
 ]
 
-#: Name of the permanent node attribute holding a node's evacuation request.
-EVACUATE_ATTRIBUTE = "instanceha-evacuate"
 
 _OWNER = re.compile(r"^[A-Za-z0-9_.@-]+$")
 _EPOCH = re.compile(r"^[0-9]{1,12}$")

@@ -22,12 +22,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
+from instanceha.cluster.attribute_names import JOURNAL_ATTRIBUTE
 from instanceha.cluster.attributes import NodeAttributes
 from instanceha.evacuation.journal import JournalEntry
 
-__all__ = ["JOURNAL_ATTRIBUTE", "CibJournal"]
-
-JOURNAL_ATTRIBUTE = "instanceha-evacuation-journal"
+__all__ = ["CibJournal"]
 
 
 class CibJournal:

@@ -41,21 +41,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from instanceha.cluster.attribute_names import HELD, RELEASED, hold_applies
 from instanceha.cluster.evacuation import EvacuationRequest, EvacuationState
 
 __all__ = [
-    "FAILED_AT_ATTRIBUTE",
-    "HOLD_ATTRIBUTE",
     "GuardConfig",
     "GuardVerdict",
     "evaluate",
     "failure_times",
-    "hold_applies",
 ]
-
-HOLD_ATTRIBUTE = "instanceha-hold"
-FAILED_AT_ATTRIBUTE = "instanceha-failed-at"
-
 
 @dataclass(frozen=True)
 class GuardConfig:
@@ -130,14 +124,6 @@ def failure_times(
     return times, writes
 
 
-def hold_applies(value: str, prefix: str, failed_at: float) -> bool:
-    """True when the hold value is ``<prefix><t>`` with ``t`` not before the failure."""
-    if not value.startswith(prefix):
-        return False
-    stamp = value[len(prefix):]
-    return stamp.isdigit() and int(stamp) >= int(failed_at)
-
-
 def evaluate(
     config: GuardConfig,
     requests: Mapping[str, EvacuationRequest],
@@ -160,7 +146,7 @@ def evaluate(
     too_many = config.max_hosts and len(recent) > config.max_hosts
     share = len(recent) / computes if computes else 0.0
     too_large = config.max_share and share > config.max_share
-    already_held = {n for n in active if hold_applies(holds.get(n, ""), "held:", failed[n])}
+    already_held = {n for n in active if hold_applies(holds.get(n, ""), HELD, failed[n])}
     if not (too_many or too_large) and not already_held:
         return GuardVerdict(False, "", frozenset())
     reason = (f"{len(recent)} of {computes} compute hosts failed within "
@@ -171,5 +157,5 @@ def evaluate(
     candidates = set(recent) & set(active) | already_held if (too_many or too_large) \
         else already_held
     held = {n for n in candidates - started
-            if not hold_applies(holds.get(n, ""), "released:", failed[n])}
+            if not hold_applies(holds.get(n, ""), RELEASED, failed[n])}
     return GuardVerdict(bool(held), reason, frozenset(held))

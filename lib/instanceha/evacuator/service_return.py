@@ -27,20 +27,19 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from instanceha.cluster.attribute_names import (
+    SERVICE_ATTRIBUTE,
+    SERVICE_IN_SERVICE,
+    SERVICE_STARTED,
+)
 from instanceha.cluster.evacuation import EvacuationRequest, EvacuationState
 from instanceha.hostmap import HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
-__all__ = ["IN_SERVICE", "SERVICE_ATTRIBUTE", "STARTED", "MarkerStore", "ServiceReturn"]
+__all__ = ["MarkerStore", "ServiceReturn"]
 
 _LOG = logging.getLogger("instanceha.evacuator")
 
-#: Transient node attribute: where nova-compute stands with respect to instanceha.
-SERVICE_ATTRIBUTE = "instanceha-nova-compute"
-#: NovaCompute started nova-compute; our force-down and disable may still be in place.
-STARTED = "started"
-#: Nothing of our fencing is left in Nova (an admin's disable may be).
-IN_SERVICE = "in-service"
 
 
 class MarkerStore(Protocol):
@@ -69,13 +68,13 @@ class ServiceReturn:
         """Advance every ``started`` node whose evacuation, if any, is done."""
         for node, value in sorted(self._transient.get_all(SERVICE_ATTRIBUTE).items()):
             request = requests.get(node)
-            if value != STARTED or (request is not None
+            if value != SERVICE_STARTED or (request is not None
                                     and request.state is not EvacuationState.DONE):
                 continue
             try:
                 host = host_map.nova_host(node)
                 if self.step(host):
-                    self._transient.set(node, SERVICE_ATTRIBUTE, IN_SERVICE)
+                    self._transient.set(node, SERVICE_ATTRIBUTE, SERVICE_IN_SERVICE)
                     self._first_seen.pop(host, None)
             except (HostMapError, NovaError) as error:
                 _LOG.info("%s not yet back in service: %s", node, error)

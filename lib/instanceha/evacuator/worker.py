@@ -90,37 +90,32 @@ from instanceha.cluster import (
     NodeAttributes,
     TransientAttributes,
 )
+from instanceha.cluster.attribute_names import (
+    FAILED_AT_ATTRIBUTE,
+    HELD,
+    HOLD_ATTRIBUTE,
+    NOT_EVACUATED_ATTRIBUTE,
+    NOVA_HOST_ATTRIBUTE,
+    PROGRESS_ATTRIBUTE,
+    RESULT_ATTRIBUTE,
+    hold_applies,
+    hold_value,
+)
 from instanceha.evacuation.config import EngineConfig
 from instanceha.evacuation.engine import EvacuationEngine
 from instanceha.evacuation.outcome import HostProgress, HostReport, encode_not_evacuated
 from instanceha.evacuation.policy import PolicyConfig
 from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.evacuator.cib_journal import CibJournal
-from instanceha.evacuator.guard import (
-    FAILED_AT_ATTRIBUTE,
-    HOLD_ATTRIBUTE,
-    GuardConfig,
-    evaluate,
-    failure_times,
-    hold_applies,
-)
+from instanceha.evacuator.guard import GuardConfig, evaluate, failure_times
 from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
-from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMap, HostMapError
+from instanceha.hostmap import HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
-__all__ = [
-    "NOT_EVACUATED_ATTRIBUTE",
-    "PROGRESS_ATTRIBUTE",
-    "RESULT_ATTRIBUTE",
-    "Evacuator",
-    "EvacuatorSettings",
-]
+__all__ = ["Evacuator", "EvacuatorSettings"]
 
 _LOG = logging.getLogger("instanceha.evacuator")
 
-PROGRESS_ATTRIBUTE = "instanceha-evacuation-progress"
-RESULT_ATTRIBUTE = "instanceha-evacuation-result"
-NOT_EVACUATED_ATTRIBUTE = "instanceha-not-evacuated"
 #: Most characters of any value the worker publishes (the CIB copies it to every node).
 _VALUE_MAX = 4096
 
@@ -226,8 +221,8 @@ class Evacuator:
                               ", ".join(sorted(verdict.held)), verdict.reason)
                 self._guard_reason = verdict.reason
             for node in verdict.held:
-                if not hold_applies(holds.get(node, ""), "held:", failed_at.get(node, now)):
-                    self.attrs.set(node, HOLD_ATTRIBUTE, f"held:{int(now)}")
+                if not hold_applies(holds.get(node, ""), HELD, failed_at.get(node, now)):
+                    self.attrs.set(node, HOLD_ATTRIBUTE, hold_value(HELD, now))
         for node, request in sorted(requests.items()):
             if node in verdict.held:
                 continue

@@ -27,6 +27,7 @@ from typing import NoReturn
 
 from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState, NodeAttributes
+from instanceha.cluster.attribute_names import NOVA_HOST_ATTRIBUTE
 from instanceha.deadline import DeadlineExceeded, call_with_deadline
 from instanceha.fence_event import record_fenced
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
@@ -35,7 +36,7 @@ from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
 from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.run import FenceAgent
 from instanceha.fencing.run import main as fence_main
-from instanceha.hostmap import NOVA_HOST_ATTRIBUTE, HostMapError
+from instanceha.hostmap import HostMapError
 from instanceha.nova.model import OUR_DISABLED_REASON_PREFIX
 from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
 from instanceha.spec import Param, Params, ParamSet, ParamType

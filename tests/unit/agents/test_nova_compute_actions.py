@@ -20,9 +20,13 @@ from fakes.fake_nova import FakeNova
 from fakes.memory_cib import MemoryAttributes
 from instanceha.agents import nova_compute
 from instanceha.cluster import EvacuationRequests
+from instanceha.cluster.attribute_names import (
+    NOVA_HOST_ATTRIBUTE,
+    SERVICE_ATTRIBUTE,
+    SERVICE_IN_SERVICE,
+    SERVICE_STARTED,
+)
 from instanceha.cluster.evacuation import EvacuationRequest
-from instanceha.evacuator.service_return import IN_SERVICE, SERVICE_ATTRIBUTE, STARTED
-from instanceha.hostmap import NOVA_HOST_ATTRIBUTE
 from instanceha.ocf import Context, OcfError, OcfRc
 from instanceha.service import DirectDaemon
 from labs.agents import cloud_params
@@ -82,7 +86,7 @@ def test_start_runs_nova_compute_and_hands_the_host_to_the_evacuator(compute: Co
     assert compute.run("start") == OcfRc.SUCCESS
     assert compute.daemon.is_running()
     assert compute.attributes.get(NODE, NOVA_HOST_ATTRIBUTE) == HOST
-    assert compute.transient.get(NODE, SERVICE_ATTRIBUTE) == STARTED
+    assert compute.transient.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_STARTED
 
 
 @pytest.mark.parametrize("request_value", [
@@ -117,7 +121,7 @@ def test_deep_monitor_trusts_the_evacuator_while_it_returns_the_host(
     nova.add_compute(HOST)
     nova.force_down(HOST)
     monkeypatch.setattr(nova_compute, "_nova", lambda params, environ: nova)
-    compute.transient.set(NODE, SERVICE_ATTRIBUTE, IN_SERVICE)
+    compute.transient.set(NODE, SERVICE_ATTRIBUTE, SERVICE_IN_SERVICE)
     assert compute.run("monitor", check_level=10) == OcfRc.DEGRADED
     nova.unforce_down(HOST)
     assert compute.run("monitor", check_level=10) == OcfRc.SUCCESS

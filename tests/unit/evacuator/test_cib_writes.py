@@ -19,13 +19,12 @@ import pytest
 from fakes.memory_cib import MemoryAttributes
 from instanceha.cli.status import compute_rows, gather_cluster
 from instanceha.cluster import EvacuationRequest, RunResult
-from instanceha.evacuator.cib_journal import JOURNAL_ATTRIBUTE
-from instanceha.evacuator.worker import (
+from instanceha.cluster.attribute_names import (
+    JOURNAL_ATTRIBUTE,
     PROGRESS_ATTRIBUTE,
     RESULT_ATTRIBUTE,
-    Evacuator,
-    EvacuatorSettings,
 )
+from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
 from unit.evacuator.test_worker import REQ, _lab, _until, _worker
 
 

@@ -12,12 +12,12 @@ import pytest
 from fakes.fake_nova import FakeNova
 from fakes.memory_cib import MemoryAttributes
 from instanceha.cluster import EvacuationRequest
-from instanceha.evacuator.service_return import (
-    IN_SERVICE,
+from instanceha.cluster.attribute_names import (
     SERVICE_ATTRIBUTE,
-    STARTED,
-    ServiceReturn,
+    SERVICE_IN_SERVICE,
+    SERVICE_STARTED,
 )
+from instanceha.evacuator.service_return import ServiceReturn
 from instanceha.hostmap import HostMap
 from instanceha.nova.model import ComputeService, NovaUnavailable
 
@@ -34,7 +34,7 @@ def _fenced() -> tuple[FakeNova, MemoryAttributes, ServiceReturn]:
     nova.force_down(HOST)
     nova.disable(HOST, FENCED)
     markers = MemoryAttributes()
-    markers.set(NODE, SERVICE_ATTRIBUTE, STARTED)
+    markers.set(NODE, SERVICE_ATTRIBUTE, SERVICE_STARTED)
     return nova, markers, ServiceReturn(markers, lambda: nova)
 
 
@@ -47,11 +47,11 @@ def test_unforced_at_once_enabled_only_once_seen_up() -> None:
     nova, markers, returner = _fenced()
     returner.run(DONE, HostMap())
     assert _service(nova) == (False, "disabled")  # no heartbeat yet: not enabled
-    assert markers.get(NODE, SERVICE_ATTRIBUTE) == STARTED
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_STARTED
     nova.restart_compute(HOST)  # the first heartbeat
     returner.run(DONE, HostMap())
     assert _service(nova) == (False, "enabled")
-    assert markers.get(NODE, SERVICE_ATTRIBUTE) == IN_SERVICE
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_IN_SERVICE
     calls = [name for name, _ in nova.calls]
     assert calls.index("unforce_down") < calls.index("enable")
     calls_before = len(nova.calls)
@@ -66,7 +66,7 @@ def test_nova_refusing_the_unforce_is_retried_on_a_later_pass() -> None:
     nova.settle()  # a 'done' evacuation record: Nova refuses the unforce until restart
     returner.run(DONE, HostMap())
     assert _service(nova) == (True, "disabled")
-    assert markers.get(NODE, SERVICE_ATTRIBUTE) == STARTED
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_STARTED
     nova.restart_compute(HOST)
     returner.run(DONE, HostMap())
     assert _service(nova) == (False, "enabled")
@@ -80,7 +80,7 @@ def test_an_admins_disable_is_kept() -> None:
     service = nova.list_compute_services(HOST)[0]
     assert (service.forced_down, service.status) == (False, "disabled")
     assert service.disabled_reason == "maintenance until Monday"
-    assert markers.get(NODE, SERVICE_ATTRIBUTE) == IN_SERVICE
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_IN_SERVICE
 
 
 @pytest.mark.parametrize("request_value", [
@@ -101,10 +101,10 @@ def test_no_marker_no_nova_call_and_nova_down_is_retried() -> None:
     calls_before = len(nova.calls)
     returner.run(DONE, HostMap())
     assert len(nova.calls) == calls_before
-    markers.set(NODE, SERVICE_ATTRIBUTE, STARTED)
+    markers.set(NODE, SERVICE_ATTRIBUTE, SERVICE_STARTED)
     nova.fail_next(5, NovaUnavailable)
     returner.run(DONE, HostMap())  # logged, not raised: the pass goes on
-    assert markers.get(NODE, SERVICE_ATTRIBUTE) == STARTED
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_STARTED
     returner.withdraw(NODE)
     assert markers.get(NODE, SERVICE_ATTRIBUTE) is None
 
@@ -129,4 +129,4 @@ def test_the_dead_nova_computes_last_heartbeat_is_not_taken_for_the_new_one(
     stale["updated_at"] = "05:30:27"  # the restarted nova-compute reports
     returner.run(DONE, HostMap())
     assert _service(nova) == (False, "enabled")
-    assert markers.get(NODE, SERVICE_ATTRIBUTE) == IN_SERVICE
+    assert markers.get(NODE, SERVICE_ATTRIBUTE) == SERVICE_IN_SERVICE

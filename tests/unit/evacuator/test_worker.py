@@ -14,6 +14,15 @@ from fakes.fake_nova import FakeNova
 from fakes.memory_cib import MemoryAttributes
 from instanceha.clock import SystemClock
 from instanceha.cluster import EvacuationRequest, FenceEvent, FenceState, NodeInfo
+from instanceha.cluster.attribute_names import (
+    HOLD_ATTRIBUTE,
+    NOT_EVACUATED_ATTRIBUTE,
+    PROGRESS_ATTRIBUTE,
+    RESULT_ATTRIBUTE,
+    SERVICE_ATTRIBUTE,
+    SERVICE_IN_SERVICE,
+    SERVICE_STARTED,
+)
 from instanceha.evacuation.config import EngineConfig
 from instanceha.evacuation.outcome import (
     NOT_EVACUATED_LIMIT,
@@ -21,15 +30,8 @@ from instanceha.evacuation.outcome import (
     decode_not_evacuated,
 )
 from instanceha.evacuation.policy import Mode, PolicyConfig
-from instanceha.evacuator.guard import HOLD_ATTRIBUTE, GuardConfig
-from instanceha.evacuator.service_return import IN_SERVICE, SERVICE_ATTRIBUTE, STARTED
-from instanceha.evacuator.worker import (
-    NOT_EVACUATED_ATTRIBUTE,
-    PROGRESS_ATTRIBUTE,
-    RESULT_ATTRIBUTE,
-    Evacuator,
-    EvacuatorSettings,
-)
+from instanceha.evacuator.guard import GuardConfig
+from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
 from instanceha.hostmap import HostMap
 from instanceha.nova.model import Migration
 
@@ -239,14 +241,14 @@ def test_a_pass_returns_a_restarted_host_to_service(tmp_path: Path) -> None:
     nova.add_server("comp1")
     nova.kill_compute("comp1")
     attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
-    markers.set("comp1", SERVICE_ATTRIBUTE, STARTED)  # left from before the failure
+    markers.set("comp1", SERVICE_ATTRIBUTE, SERVICE_STARTED)  # left from before the failure
     worker = _worker(nova, attrs, tmp_path, transient=markers)
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
     assert markers.get("comp1", SERVICE_ATTRIBUTE) is None, "withdrawn when the claim began"
     assert nova.list_compute_services("comp1")[0].forced_down
     nova.restart_compute("comp1")
-    markers.set("comp1", SERVICE_ATTRIBUTE, STARTED)  # NovaCompute started it
-    _until(lambda: markers.get("comp1", SERVICE_ATTRIBUTE) == IN_SERVICE, worker)
+    markers.set("comp1", SERVICE_ATTRIBUTE, SERVICE_STARTED)  # NovaCompute started it
+    _until(lambda: markers.get("comp1", SERVICE_ATTRIBUTE) == SERVICE_IN_SERVICE, worker)
     service = nova.list_compute_services("comp1")[0]
     assert (service.forced_down, service.status, service.state) == (False, "enabled", "up")
 
