@@ -11,12 +11,17 @@ from __future__ import annotations
 import logging
 import os
 
-from instanceha.agents._service import service_failure
+from instanceha.agents._libvirt_check import LibvirtCheckError, api_round_trip, socket_accepts
+from instanceha.agents._service import (
+    DirectDaemon,
+    ServiceManager,
+    SystemdUnit,
+    choose_manager,
+    service_failure,
+)
 from instanceha.clock import Clock, SystemClock
-from instanceha.libvirt_check import LibvirtCheckError, api_round_trip, socket_accepts
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
-from instanceha.service import DirectDaemon, ServiceManager, SystemdUnit, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "SPEC", "main"]

@@ -29,13 +29,12 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from instanceha.agents._service import service_failure
+from instanceha.agents._service import DirectDaemon, ServiceManager, choose_manager, service_failure
 from instanceha.clock import Clock, SystemClock
-from instanceha.hostmap import HostMapError
+from instanceha.nova.hostmap import HostMapError
+from instanceha.nova.params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
-from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
-from instanceha.service import DirectDaemon, ServiceManager, choose_manager
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 if TYPE_CHECKING:

@@ -21,11 +21,10 @@ import pwd
 import stat
 import sys
 
-from instanceha.agents._service import service_failure
+from instanceha.agents._service import DirectDaemon, service_failure
+from instanceha.nova.params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
 from instanceha.ocf import ActionSpec, Agent, AgentSpec, Context, OcfError, OcfRc
 from instanceha.ocf import main as ocf_main
-from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
-from instanceha.service import DirectDaemon
 from instanceha.spec import Param, ParamError, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "SPEC", "main", "state_dir"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from instanceha.cib.durations import is_duration, to_ms
-from instanceha.hostmap import HostMap, HostMapError, parse_host_map
+from instanceha.nova.hostmap import HostMap, HostMapError, parse_host_map
 from instanceha.spec import ParamError, ParamSet
 
 __all__ = [
@@ -207,7 +207,7 @@ class Inventory:
         """``node:novahost`` pairs (``;``-separated) for the computes ``nova.domain`` misses.
 
         The Nova agents' ``host_map`` parameter: every other compute's Nova host
-        follows from its node name and ``domain`` (:mod:`instanceha.hostmap`).
+        follows from its node name and ``domain`` (:mod:`instanceha.nova.hostmap`).
         """
         rule = HostMap(domain=self.nova_domain or "")
         return ";".join(

@@ -29,7 +29,7 @@ from instanceha.cli.snapshot import SnapshotError, load_snapshot
 from instanceha.cli.table import table
 from instanceha.cluster.runner import ClusterError, SubprocessRunner
 from instanceha.evacuation.policy import Mode, PolicyConfig
-from instanceha.hostmap import HostMap, HostMapError
+from instanceha.nova.hostmap import HostMap, HostMapError
 
 __all__ = ["register", "result_document"]
 

@@ -46,7 +46,7 @@ from instanceha.cluster.attribute_names import (
 from instanceha.cluster.pcmkxml import run_xml
 from instanceha.cluster.runner import ClusterError, CommandError, SubprocessRunner
 from instanceha.evacuation.outcome import NotEvacuated, decode_not_evacuated
-from instanceha.hostmap import HostMap, HostMapError
+from instanceha.nova.hostmap import HostMap, HostMapError
 from instanceha.nova.model import ComputeService
 
 __all__ = ["ClusterView", "ComputeRow", "compute_rows", "gather_cluster", "nova_host_map"]

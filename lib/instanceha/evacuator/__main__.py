@@ -25,8 +25,8 @@ from instanceha.evacuation.policy import Mode, PolicyConfig
 from instanceha.evacuator.guard import GuardConfig
 from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
 from instanceha.nova.model import NovaPort
+from instanceha.nova.params import cloud_config, host_map
 from instanceha.ocf.log import setup_logging
-from instanceha.openstack_params import cloud_config, host_map
 from instanceha.spec import ParamError, Params, SecretMask
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from instanceha.cluster.attribute_names import (
     SERVICE_STARTED,
 )
 from instanceha.cluster.evacuation import EvacuationRequest, EvacuationState
-from instanceha.hostmap import HostMap, HostMapError
+from instanceha.nova.hostmap import HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
 __all__ = ["MarkerStore", "ServiceReturn"]

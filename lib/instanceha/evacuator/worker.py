@@ -109,7 +109,7 @@ from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.evacuator.cib_journal import CibJournal
 from instanceha.evacuator.guard import GuardConfig, evaluate, failure_times
 from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
-from instanceha.hostmap import HostMap, HostMapError
+from instanceha.nova.hostmap import HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
 __all__ = ["Evacuator", "EvacuatorSettings"]

@@ -36,9 +36,9 @@ from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
 from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.run import FenceAgent
 from instanceha.fencing.run import main as fence_main
-from instanceha.hostmap import HostMapError
+from instanceha.nova.hostmap import HostMapError
 from instanceha.nova.model import OUR_DISABLED_REASON_PREFIX
-from instanceha.openstack_params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
+from instanceha.nova.params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 __all__ = ["AGENT", "AGENT_NAME", "SPEC", "NovaFenceDevice", "main", "manpage"]

@@ -19,6 +19,7 @@ import pytest
 from fakes.fake_nova import FakeNova
 from fakes.memory_cib import MemoryAttributes
 from instanceha.agents import nova_compute
+from instanceha.agents._service import DirectDaemon
 from instanceha.cluster import EvacuationRequests
 from instanceha.cluster.attribute_names import (
     NOVA_HOST_ATTRIBUTE,
@@ -28,7 +29,6 @@ from instanceha.cluster.attribute_names import (
 )
 from instanceha.cluster.evacuation import EvacuationRequest
 from instanceha.ocf import Context, OcfError, OcfRc
-from instanceha.service import DirectDaemon
 from labs.agents import cloud_params
 
 NODE, HOST = "comp1", "comp1.example.com"

@@ -18,7 +18,7 @@ from instanceha.cluster.attribute_names import (
     SERVICE_STARTED,
 )
 from instanceha.evacuator.service_return import ServiceReturn
-from instanceha.hostmap import HostMap
+from instanceha.nova.hostmap import HostMap
 from instanceha.nova.model import ComputeService, NovaUnavailable
 
 NODE = HOST = "comp1"

@@ -32,7 +32,7 @@ from instanceha.evacuation.outcome import (
 from instanceha.evacuation.policy import Mode, PolicyConfig
 from instanceha.evacuator.guard import GuardConfig
 from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
-from instanceha.hostmap import HostMap
+from instanceha.nova.hostmap import HostMap
 from instanceha.nova.model import Migration
 
 REQ = "instanceha-evacuate"

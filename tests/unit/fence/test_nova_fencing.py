@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from fakes.memory_cib import MemoryAttributes
-from instanceha.alert import handle
+from instanceha.alerts.fence_event import handle
 from instanceha.cluster import ClusterError, EvacuationRequest, EvacuationRequests
 from instanceha.fence.nova import SPEC, NovaFenceDevice
 from instanceha.fencing.device import PowerState

@@ -18,9 +18,9 @@ from instanceha.fence import nova as fence_nova
 from instanceha.fencing import ExitCode
 from instanceha.fencing import run as fence_run
 from instanceha.nova.credentials import CredentialsError, resolve_credentials
+from instanceha.nova.params import cloud_config
 from instanceha.ocf import OcfRc
 from instanceha.ocf import run as ocf_run
-from instanceha.openstack_params import cloud_config
 
 CLOUD = ("clouds:\n  lab:\n    auth:\n      auth_url: http://127.0.0.1:5000/v3\n"
          "      username: admin\n      project_name: admin\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from instanceha.service import (
+from instanceha.agents._service import (
     DirectDaemon,
     ServiceError,
     SystemdUnit,

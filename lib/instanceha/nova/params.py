@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from instanceha.hostmap import HostMap
+from instanceha.nova.hostmap import HostMap
 from instanceha.spec import Param, Params, ParamType
 
 if TYPE_CHECKING:
