@@ -1,6 +1,7 @@
 """What happens after a compute node is fenced, shared by fence_nova and the post-fence alert.
 
-:func:`record_fenced` writes the durable evacuation request (a permanent node
+:func:`record_fenced` ends the node's fencing hold (:mod:`instanceha.fence.hold`) and
+writes the durable evacuation request (a permanent node
 attribute, see :mod:`instanceha.cluster.evacuation`); the evacuator does the
 rest. A request already pending is left as it is, so the two paths, or a
 repeated fencing, never start a second evacuation.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from instanceha.cluster import EvacuationRequests, EvacuationState
+from instanceha.cluster.attribute_names import FENCING_HOLD_ATTRIBUTE
 
 __all__ = ["is_pending", "record_fenced"]
 
@@ -23,6 +25,8 @@ def record_fenced(node: str, requests: EvacuationRequests | None = None) -> bool
     :raises instanceha.cluster.ClusterError: when the CIB cannot be written.
     """
     store = requests or EvacuationRequests()
+    # fenced: a fencing hold on it (fence_hold, an admin's release) is over
+    store.attributes.delete(node, FENCING_HOLD_ATTRIBUTE)
     if store.request(node):
         _LOG.info("evacuation of %s requested", node)
         return True

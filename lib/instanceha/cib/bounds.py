@@ -32,6 +32,7 @@ NOVA_EVACUATE = "ocf:instanceha:NovaEvacuate"
 LIBVIRTD = "ocf:instanceha:libvirtd"
 FENCE_IPMI = "stonith:fence_ipmi"
 FENCE_NOVA = "stonith:fence_nova"
+FENCE_HOLD = "stonith:fence_hold"
 REMOTE = "ocf:pacemaker:remote"
 
 
@@ -86,6 +87,12 @@ BOUNDS: tuple[ActionBound, ...] = (
                 "pacemaker-fenced unregisters the device; the agent does not run"),
     ActionBound(FENCE_NOVA, "monitor", 10,
                 "reads the evacuation requests from the CIB; no Nova call"),
+    ActionBound(FENCE_HOLD, "start", 10,
+                "pacemaker-fenced registers the device and runs one monitor"),
+    ActionBound(FENCE_HOLD, "stop", 5,
+                "pacemaker-fenced unregisters the device; the agent does not run"),
+    ActionBound(FENCE_HOLD, "monitor", 10,
+                "reads the CIB; no probe"),
     ActionBound(REMOTE, "start", 10,
                 "pacemaker-controld opens the TLS connection to pacemaker-remoted"),
     ActionBound(REMOTE, "stop", 10,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from instanceha.cib.durations import DurationError, to_ms
 
 __all__ = [
+    "REMOTE_PORT",
     "UNFENCED_ATTRIBUTE",
     "CibQueryError",
     "RemoteConnection",
@@ -26,6 +27,9 @@ __all__ = [
     "remote_connections",
 ]
 
+#: pacemaker-remoted's port when the connection resource sets none.
+REMOTE_PORT = 3121
+
 #: Transient node attribute pacemaker-controld sets once a node has been unfenced.
 UNFENCED_ATTRIBUTE = "#node-unfenced"
 
@@ -36,10 +40,16 @@ class CibQueryError(ValueError):
 
 @dataclass(frozen=True)
 class RemoteConnection:
-    """An ``ocf:pacemaker:remote`` resource: the remote node it connects to."""
+    """An ``ocf:pacemaker:remote`` resource: the remote node it connects to, and where.
+
+    ``server`` and ``port`` are the resource's parameters, or Pacemaker's defaults
+    (the node name, 3121) when unset.
+    """
 
     node: str
     monitor_interval_ms: int | None  # None when it has no recurring monitor
+    server: str = ""
+    port: int = REMOTE_PORT
 
 
 def parse_cib(text: str) -> ET.Element:
@@ -76,21 +86,27 @@ def remote_connections(cib: ET.Element) -> dict[str, RemoteConnection]:
             if ms > 0 and op.get("role") in (None, "Started"):
                 interval = ms
                 break
-        found[node] = RemoteConnection(node, interval)
+        params = _instance_params(prim)
+        port = params.get("port", "")
+        found[node] = RemoteConnection(node, interval, server=params.get("server") or node,
+                                       port=int(port) if port.isdigit() else REMOTE_PORT)
     return found
+
+
+def _instance_params(prim: ET.Element) -> dict[str, str]:
+    """A primitive's instance attributes from its rule-less sets."""
+    params: dict[str, str] = {}
+    for nvset in prim.iterfind("instance_attributes"):
+        if nvset.find("rule") is None:
+            params.update((p.get("name", ""), p.get("value", "")) for p in nvset.iterfind("nvpair"))
+    return params
 
 
 def primitive_params(cib: ET.Element, provider: str, kind: str) -> dict[str, str] | None:
     """Instance attributes (rule-less sets) of the first ``ocf:<provider>:<kind>`` primitive."""
     for prim in cib.iterfind("configuration/resources//primitive"):
         if (prim.get("class"), prim.get("provider"), prim.get("type")) == ("ocf", provider, kind):
-            params: dict[str, str] = {}
-            for nvset in prim.iterfind("instance_attributes"):
-                if nvset.find("rule") is None:
-                    params.update(
-                        (p.get("name", ""), p.get("value", "")) for p in nvset.iterfind("nvpair")
-                    )
-            return params
+            return _instance_params(prim)
     return None
 
 

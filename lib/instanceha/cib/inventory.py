@@ -65,6 +65,7 @@ AGENT_SECTIONS: Mapping[str, tuple[str, ...]] = {
                       "mass_failure_hosts", "mass_failure_percent", "reserved_hosts"),
     "fence_nova": (*_NOVA, "pcmk_host_list"),
     "fence_ipmi": _IPMI_RENDERED,
+    "fence_hold": ("pcmk_host_list",),
 }
 
 #: The agent each ``agents:`` section configures, as its metadata and man page name it.
@@ -74,8 +75,9 @@ AGENT_NAMES: Mapping[str, str] = {
     "nova_evacuate": "NovaEvacuate",
     "fence_nova": "fence_nova",
     "fence_ipmi": "fence_ipmi",
+    "fence_hold": "fence_hold",
 }
-_FENCE_AGENTS = ("fence_nova", "fence_ipmi")
+_FENCE_AGENTS = ("fence_nova", "fence_ipmi", "fence_hold")
 #: Where a secret belongs instead of an agent parameter (which the CIB shows to every node).
 _CLOUD_SECRET = "put it in a root-only secure.yaml for the inventory's cloud"
 _SECRET_HOME = {
@@ -182,6 +184,7 @@ class AgentSections:
     nova_evacuate: tuple[tuple[str, str], ...] = ()
     fence_nova: tuple[tuple[str, str], ...] = ()
     fence_ipmi: tuple[tuple[str, str], ...] = ()
+    fence_hold: tuple[tuple[str, str], ...] = ()
     nova_compute_start_timeout: str | None = None
 
 
@@ -381,6 +384,10 @@ def agent_parameters(agent: str) -> ParamSet:
         from instanceha.fence.ipmi import SPEC as FENCE_IPMI
 
         return FENCE_IPMI.all_params
+    if agent == "fence_hold":
+        from instanceha.fence.hold import SPEC as FENCE_HOLD
+
+        return FENCE_HOLD.all_params
     raise KeyError(agent)
 
 

@@ -251,6 +251,20 @@ class _Renderer:
                 ),
             )
         )
+        hold_pairs = [
+            ("pcmk_action_limit", "-1"),  # as fence-nova: one device, independent actions
+            *self.inv.agents.fence_hold,
+            ("pcmk_host_list", ",".join(c.name for c in self.inv.computes)),
+        ]
+        blocks.append(
+            self.t.fill(
+                "fence-hold",
+                instance_attributes=nvset(
+                    "instance_attributes", "fence-hold-instance_attributes",
+                    _checked("fence_hold", "fence-hold", hold_pairs),
+                ),
+            )
+        )
         blocks.append(
             self.t.fill(
                 "libvirtd",

@@ -9,9 +9,11 @@ a host that still runs its instances would start them twice, so a node online
 in the cluster is refused even when an admin forced it down in Nova, unless
 ``--force`` says the admin knows it runs nothing (with a warning).
 
-``--release`` lifts the mass-failure hold NovaEvacuate put on a node, for the
-failure it was held for; a node that is not held is refused (a release is never
-given in advance).
+``--release`` lifts the hold on a node: fence_hold's fencing hold (many
+computes unreachable at once; the node is then fenced and evacuated) or the
+mass-failure hold NovaEvacuate put on its evacuation, for the failure it was
+held for; a node that is not held is refused (a release is never given in
+advance).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from instanceha.cluster import (
 )
 from instanceha.cluster.attribute_names import (
     EVACUATE_ATTRIBUTE,
+    FENCING_HOLD_ATTRIBUTE,
     HELD,
     HOLD_ATTRIBUTE,
     RELEASED,
@@ -87,6 +90,24 @@ def why_down(view: ClusterView, node: str, forced_down: bool | None, *,
     return f"fenced ({fenced.action} succeeded)"
 
 
+#: What holds a node, by attribute: fence_hold's fencing hold first (the node is not fenced
+#: yet), then the evacuation guard's.
+_HOLDS = ((FENCING_HOLD_ATTRIBUTE, "fencing hold (many computes unreachable at once)"),
+          (HOLD_ATTRIBUTE, "mass-failure hold"))
+
+
+def _release(node: str, attributes: NodeAttributes, now: float, io: Io) -> int:
+    """Release ``node`` from the hold that holds it; refused when none does."""
+    values = {name: attributes.get(node, name) for name, _ in _HOLDS}
+    for name, what in _HOLDS:
+        if (values[name] or "").startswith(HELD):
+            attributes.set(node, name, hold_value(RELEASED, now))
+            io.note(f"{node} released from the {what}")
+            return ExitCode.OK
+    shown = ", ".join(f"{name}: {value or 'none'}" for name, value in values.items())
+    raise CliError(ExitCode.REFUSED, f"{node} is not held ({shown}); nothing to release")
+
+
 def run_evacuate(args: argparse.Namespace, io: Io, clock: Clock | None = None) -> int:
     """``evacuate`` (``clock`` stamps a release; the system's by default)."""
     view = read_cluster()
@@ -97,15 +118,7 @@ def run_evacuate(args: argparse.Namespace, io: Io, clock: Clock | None = None) -
                        f"(compute nodes: {known or 'none'})")
     try:
         if args.release:
-            attributes = NodeAttributes()
-            hold = attributes.get(node, HOLD_ATTRIBUTE)
-            if not (hold or "").startswith(HELD):
-                raise CliError(ExitCode.REFUSED, f"{node} is not held by the mass-failure guard "
-                               f"({HOLD_ATTRIBUTE}: {hold or 'none'}); nothing to release")
-            now = (clock or SystemClock()).time()
-            attributes.set(node, HOLD_ATTRIBUTE, hold_value(RELEASED, now))
-            io.note(f"{node} released from the mass-failure hold")
-            return ExitCode.OK
+            return _release(node, NodeAttributes(), (clock or SystemClock()).time(), io)
         forced = None
         try:
             services = cluster_nova_services(view, args.cloud, io.env)

@@ -36,6 +36,7 @@ from instanceha.cluster import (
 )
 from instanceha.cluster.attribute_names import (
     EVACUATE_ATTRIBUTE,
+    FENCING_HOLD_ATTRIBUTE,
     HELD,
     HOLD_ATTRIBUTE,
     NOT_EVACUATED_ATTRIBUTE,
@@ -197,6 +198,12 @@ def _evacuation(attrs: Mapping[str, str], transient: Mapping[str, str]) -> str:
         else:
             owner = f" by {req.owner}" if req.owner else ""
             parts.append(f"{req.state.value}{owner} since {_when(req.since)}")
+    fencing_hold = attrs.get(FENCING_HOLD_ATTRIBUTE, "")
+    if fencing_hold.startswith(HELD):
+        stamp = fencing_hold[len(HELD):]
+        parts.append(f"FENCING HELD since {_when(int(stamp) if stamp.isdigit() else None)} (many "
+                     "computes unreachable at once; back without fencing when it answers; "
+                     "dead: instanceha evacuate --release)")
     hold = attrs.get(HOLD_ATTRIBUTE, "")
     if hold.startswith(HELD):
         parts.append("HELD (mass failure; instanceha evacuate --release)")

@@ -29,6 +29,10 @@ time in integer seconds.
 :data:`HOLD_ATTRIBUTE` ``instanceha-hold`` (permanent)
     The mass-failure guard's hold, ``held:<t>``, and an admin's release,
     ``released:<t>`` (``instanceha evacuate --release``): :func:`hold_value`, :func:`hold_applies`.
+:data:`FENCING_HOLD_ATTRIBUTE` ``instanceha-fencing-hold`` (permanent)
+    fence_hold's hold of the node's power fencing (many computes unreachable at once),
+    ``held:<t>``; an admin's release, ``released:<t>``; deleted once the node is fenced
+    (fence_nova, the alert) or returned to the cluster alive (:mod:`instanceha.fence.hold`).
 :data:`FAILED_AT_ATTRIBUTE` ``instanceha-failed-at`` (permanent)
     When the host failed, as the mass-failure guard counts it: ``<t>``, then
     ``<t>:done:<completion>`` (:mod:`instanceha.evacuator.guard`).
@@ -47,6 +51,7 @@ from __future__ import annotations
 __all__ = [
     "EVACUATE_ATTRIBUTE",
     "FAILED_AT_ATTRIBUTE",
+    "FENCING_HOLD_ATTRIBUTE",
     "HELD",
     "HOLD_ATTRIBUTE",
     "JOURNAL_ATTRIBUTE",
@@ -86,14 +91,16 @@ JOURNAL_ATTRIBUTE = "instanceha-evacuation-journal"
 HOLD_ATTRIBUTE = "instanceha-hold"
 #: When the host failed, as the mass-failure guard counts it.
 FAILED_AT_ATTRIBUTE = "instanceha-failed-at"
+#: fence_hold's hold of a node's power fencing (many computes unreachable at once).
+FENCING_HOLD_ATTRIBUTE = "instanceha-fencing-hold"
 #: The node's role for location rules (the inventory's default ``role_attribute``).
 ROLE_ATTRIBUTE = "instanceha-role"
 #: Set by pacemaker-controld once a node has been unfenced.
 UNFENCED_ATTRIBUTE = "#node-unfenced"
 
-#: :data:`HOLD_ATTRIBUTE` value prefix: the guard holds the host.
+#: Hold value prefix (:data:`HOLD_ATTRIBUTE`, :data:`FENCING_HOLD_ATTRIBUTE`): the host is held.
 HELD = "held:"
-#: :data:`HOLD_ATTRIBUTE` value prefix: an admin released the hold.
+#: Hold value prefix: an admin released the hold.
 RELEASED = "released:"
 
 

@@ -149,6 +149,11 @@ class EvacuationRequests:
         """The node attribute this store uses."""
         return self._name
 
+    @property
+    def attributes(self) -> AttributeStore:
+        """The node attribute store the requests live in."""
+        return self._attrs
+
     def get(self, node: str) -> EvacuationRequest | None:
         """The node's request; None when absent; raises :class:`InvalidRequestValue`."""
         raw = self._attrs.get(node, self._name)

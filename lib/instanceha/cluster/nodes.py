@@ -77,6 +77,21 @@ class ClusterNodes:
             raise OutputError(f"crm_node -n: unexpected output {res.stdout[:200]!r}")
         return lines[0]
 
+    def quorate(self) -> bool:
+        """Whether the partition this process runs in has quorum (``crm_node --quorum``).
+
+        Only a quorate partition may act for the cluster: an inquorate one fences nothing,
+        and its CIB is not the cluster's.
+        """
+        argv = ["crm_node", "--quorum"]
+        res = self._runner.run(argv, timeout=self._timeout)
+        # crm_node has no --output-as in Pacemaker 2.1: it prints 1 or 0 (its exit code
+        # may tell the same, so the printed answer decides)
+        answer = res.stdout.strip()
+        if answer not in ("0", "1"):
+            raise CommandError(argv, res.rc, res.stderr or res.stdout)
+        return answer == "1"
+
     def nodes(self) -> list[NodeInfo]:
         """Every node the cluster knows, members and remote nodes, online or not."""
         argv = ["crm_mon", "--one-shot", "--output-as=xml", "--include=none", "--include=nodes"]

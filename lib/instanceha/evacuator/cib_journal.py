@@ -32,9 +32,12 @@ __all__ = ["CibJournal"]
 class CibJournal:
     """:class:`~instanceha.evacuation.journal.Journal` over a permanent node attribute."""
 
-    def __init__(self, attributes: NodeAttributes, node_of: Callable[[str], str]) -> None:
+    def __init__(self, attributes: NodeAttributes, node_of: Callable[[str], str], *,
+                 before_write: Callable[[], None] | None = None) -> None:
         self._attrs = attributes
         self._node_of = node_of  # Nova host -> Pacemaker node
+        # raises to stop the engine before it records (and then makes) more calls
+        self._before_write = before_write or (lambda: None)
 
     def load(self, host: str) -> dict[str, JournalEntry]:
         raw = self._attrs.get(self._node_of(host), JOURNAL_ATTRIBUTE)
@@ -51,6 +54,7 @@ class CibJournal:
         }
 
     def save(self, host: str, entries: Mapping[str, JournalEntry]) -> None:
+        self._before_write()
         data = {sid: [e.target_state or "", e.attempts] for sid, e in sorted(entries.items())}
         self._attrs.set(self._node_of(host), JOURNAL_ATTRIBUTE,
                         json.dumps(data, separators=(",", ":")))

@@ -2,7 +2,11 @@
 
 Each pass (every ``poll_interval`` seconds):
 
-1. touch the heartbeat file (NovaEvacuate's monitor checks its age);
+1. touch the heartbeat file (NovaEvacuate's monitor checks its age); then do
+   nothing more while this controller's partition has no quorum: its CIB is
+   not the cluster's, and the quorate side, which fences this controller,
+   takes the requests over (running evacuations stop at their next journal
+   write, which refuses to go on without quorum);
 2. reconcile with the fencing history: a compute node fenced recently whose
    request is absent or older than the fencing gets a new request, unless
    Nova reports its nova-compute up and not forced down (never evacuate a
@@ -145,6 +149,10 @@ class EvacuatorSettings:
         return max(0.0, self.stale_after / 3 - self.poll_interval)
 
 
+class NoQuorum(ClusterError):
+    """This controller's partition has no quorum: it may not act for the cluster."""
+
+
 class Evacuator:
     """Runs passes until stopped; see the module docstring."""
 
@@ -176,6 +184,7 @@ class Evacuator:
         self._last_progress: dict[str, float] = {}
         self._unpublished: dict[str, HostProgress] = {}
         self._guard_reason = ""
+        self._had_quorum = True
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ plumbing
@@ -202,8 +211,10 @@ class Evacuator:
     # ------------------------------------------------------------ one pass
 
     def run_pass(self) -> None:
-        """One look at the cluster: reconcile, guard, claim, renew."""
+        """One look at the cluster: reconcile, guard, claim, renew (only with quorum)."""
         self.heartbeat()
+        if not self._quorate():
+            return
         requests = self.requests.all()
         published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
         computes = self._computes(published)
@@ -228,6 +239,22 @@ class Evacuator:
                 continue
             self._handle(node, request)
         self.service_return.run(requests, self.host_map(published))
+
+    def _quorate(self) -> bool:
+        """Whether this partition has quorum; said loudly when that changes."""
+        quorate = self.nodes.quorate()
+        if quorate != self._had_quorum:
+            if quorate:
+                _LOG.warning("quorum regained: evacuating again")
+            else:
+                _LOG.critical("NO QUORUM: evacuating nothing until this partition regains it")
+            self._had_quorum = quorate
+        return quorate
+
+    def _need_quorum(self) -> None:
+        """Raise :class:`NoQuorum` unless this partition has quorum (before a journal write)."""
+        if not self.nodes.quorate():
+            raise NoQuorum("this partition lost quorum: evacuation stopped, resumable")
 
     def _failure_times(self, requests: Mapping[str, EvacuationRequest],
                        events: list[FenceEvent] | None) -> dict[str, int]:
@@ -287,7 +314,7 @@ class Evacuator:
     def _evacuate(self, node: str) -> None:
         try:
             host = self.host_map().nova_host(node)
-            journal = CibJournal(self.attrs, lambda _host: node)
+            journal = CibJournal(self.attrs, lambda _host: node, before_write=self._need_quorum)
             engine = EvacuationEngine(
                 self.nova, clock=self.clock, config=self.settings.engine,
                 policy=self.settings.policy, journal=journal,

@@ -33,7 +33,7 @@ def test_rendered_cib_answers(cib: ET.Element) -> None:
     assert remotes["comp1"].monitor_interval_ms == 10_000
     assert cluster_node_names(cib) == ["ctl1", "ctl2"]
     assert online_node_names(cib) == []
-    assert fencing_devices(cib, "comp2") == [["fence-ipmi-comp2", "fence-nova"]]
+    assert fencing_devices(cib, "comp2") == [["fence-hold", "fence-ipmi-comp2", "fence-nova"]]
     assert fencing_devices(cib, "ctl1") == []
     params = primitive_params(cib, "instanceha", "NovaEvacuate")
     assert params is not None and params["evacuation_mode"] == "tagged-or-all"

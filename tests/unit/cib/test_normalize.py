@@ -45,4 +45,4 @@ def test_rendered_cib_normalizes(golden: Path) -> None:
     norm = normalize_cib(render_cib(load_inventory(golden / "inventory-small.yaml")))
     assert norm["resources"]["libvirtd"]["parent"] == "clone:libvirtd-clone"
     assert norm["alerts"]["instanceha-fence-event"]["select"] == ["select_fencing"]
-    assert ("comp2", "1", "fence-ipmi-comp2,fence-nova") in norm["topology"]
+    assert ("comp2", "1", "fence-hold,fence-ipmi-comp2,fence-nova") in norm["topology"]

@@ -24,7 +24,7 @@ def test_every_object_becomes_a_command(golden: Path) -> None:
     cmds = _commands(script)
     verbs = [" ".join(c[3:5]) for c in cmds if c[0] == "pcs"]
     assert verbs.count("resource create") == 6  # 3 remotes, 2 clones, NovaEvacuate
-    assert verbs.count("stonith create") == 6  # 5 BMCs, fence_nova
+    assert verbs.count("stonith create") == 7  # 5 BMCs, fence_nova, fence_hold
     assert verbs.count("stonith level") == 3
     assert verbs.count("node attribute") == 5
     assert verbs.count("constraint location") == 6  # 3 placements, the gate, 2 self-fencing
@@ -32,7 +32,7 @@ def test_every_object_becomes_a_command(golden: Path) -> None:
     remote = next(c for c in cmds if c[3:6] == ["resource", "create", "comp1"])
     assert remote[6:] == ["ocf:pacemaker:remote", "server=192.0.2.11", "reconnect_interval=60s",
                           "op", "monitor", "interval=10s", "timeout=20s",
-                          "--no-default-ops", "--force"]
+                          "meta", "requires=nothing", "--no-default-ops", "--force"]
     libvirtd = next(c for c in cmds if c[3:6] == ["resource", "create", "libvirtd"])
     assert libvirtd[-6:] == ["clone", "libvirtd-clone", "interleave=true",
                              "migration-threshold=3", "failure-timeout=5min", "--no-default-ops"]

@@ -29,11 +29,11 @@ def test_ids_are_unique_and_every_piece_is_there(golden: Path) -> None:
     resources = {el.get("id") for el in root.iterfind("configuration/resources/*")}
     assert resources == {
         "comp1", "comp2", "comp3", "fence-ipmi-ctl1", "fence-ipmi-ctl2", "fence-ipmi-comp1",
-        "fence-ipmi-comp2", "fence-ipmi-comp3", "fence-nova", "libvirtd-clone",
+        "fence-ipmi-comp2", "fence-ipmi-comp3", "fence-nova", "fence-hold", "libvirtd-clone",
         "nova-compute-clone", "nova-evacuate"}
     levels = root.findall("configuration/fencing-topology/fencing-level")
     assert [(lv.get("target"), lv.get("devices")) for lv in levels][0] == (
-        "comp1", "fence-ipmi-comp1,fence-nova")
+        "comp1", "fence-hold,fence-ipmi-comp1,fence-nova")
     alert = root.find("configuration/alerts/alert")
     assert alert is not None and alert.find("select/select_fencing") is not None
     assert alert.get("path") == "/usr/lib/instanceha/alert_fence_event"
@@ -140,7 +140,8 @@ def test_every_resource_forgets_its_failures(golden: Path) -> None:
         meta.update((p.get("name", ""), p.get("value", ""))
                     for p in prim.iterfind("meta_attributes/nvpair"))
         if prim.get("type") == "remote":  # Pacemaker takes reconnect_interval as failure-timeout
-            assert not meta and _params(root, rid)["reconnect_interval"] != "0", rid
+            assert meta == {"requires": "nothing"}, rid  # no failure settings of its own
+            assert _params(root, rid)["reconnect_interval"] != "0", rid
             continue
         assert int(meta["migration-threshold"]) > 1, rid  # a transient failure is retried
         assert meta["failure-timeout"] not in ("", "0"), rid

@@ -34,10 +34,10 @@ def test_document_and_text_with_a_plan() -> None:
     plan = preview(snap, _policy({"evacuation_mode": "tagged-or-all"}))
     doc = result_document(FAILURE, cib, plan, None)
     json.dumps(doc)  # serializable
-    assert doc["fencing"][0]["levels"] == [["fence-ipmi-comp1", "fence-nova"]]
+    assert doc["fencing"][0]["levels"] == [["fence-hold", "fence-ipmi-comp1", "fence-nova"]]
     text = _text(doc)
     assert ("reboot comp1 (remote connection is unrecoverable) "
-            "using fence-ipmi-comp1 + fence-nova") in text
+            "using fence-hold + fence-ipmi-comp1 + fence-nova") in text
     assert "move    nova-evacuate  ctl1 -> ctl2" in text
     assert "unclean: comp1" in text
     assert "2 to evacuate, 3 skipped" in text and "Capacity: does not fit" in text

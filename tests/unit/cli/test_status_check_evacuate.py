@@ -191,13 +191,22 @@ def _evacuate(monkeypatch: pytest.MonkeyPatch, view: ClusterView, *argv: str,
 def test_release_refuses_a_node_that_is_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
     code, err, attrs = _evacuate(monkeypatch, _view(), "--release", "comp1")
     assert code == ExitCode.REFUSED
-    assert err == ("instanceha: error: comp1 is not held by the mass-failure guard "
-                   "(instanceha-hold: none); nothing to release\n")
+    assert err == ("instanceha: error: comp1 is not held (instanceha-fencing-hold: none, "
+                   "instanceha-hold: none); nothing to release\n")
     assert attrs.get("comp1", "instanceha-hold") is None
     held = _view(attributes={"comp1": {"instanceha-hold": f"held:{int(T0)}"}})
     code, err, attrs = _evacuate(monkeypatch, held, "--release", "comp1")
     assert code == ExitCode.OK and "comp1 released from the mass-failure hold" in err
     assert (attrs.get("comp1", "instanceha-hold") or "").startswith("released:")
+
+
+def test_release_lets_a_fencing_hold_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = _view(attributes={"comp1": {"instanceha-fencing-hold": f"held:{int(T0)}"}})
+    code, err, attrs = _evacuate(monkeypatch, held, "--release", "comp1")
+    assert code == ExitCode.OK
+    assert "comp1 released from the fencing hold (many computes unreachable at once)" in err
+    assert (attrs.get("comp1", "instanceha-fencing-hold") or "").startswith("released:")
+    assert attrs.get("comp1", "instanceha-hold") is None
 
 
 def test_an_online_host_is_refused_even_forced_down_unless_forced(
@@ -260,3 +269,11 @@ def test_a_malformed_host_map_is_a_configuration_error_not_an_empty_map() -> Non
     with pytest.raises(CliError) as err:
         compute_rows(_view(evacuate_params={"host_map": "comp1"}), [], None)
     assert err.value.code is ExitCode.CONFIG and "host_map" in err.value.message
+
+
+def test_status_says_a_held_fencing_loudly_with_what_ends_it() -> None:
+    view = _view(attributes={"comp1": {"instanceha-fencing-hold": "held:1764979200"}})
+    evacuation = compute_rows(view, ["comp1"], None)[0].evacuation
+    assert evacuation.startswith("FENCING HELD since 2025-12-06 00:00:00Z (many computes "
+                                 "unreachable at once")
+    assert "instanceha evacuate --release" in evacuation

@@ -30,8 +30,9 @@ from instanceha.evacuation.outcome import (
     decode_not_evacuated,
 )
 from instanceha.evacuation.policy import Mode, PolicyConfig
+from instanceha.evacuator.cib_journal import CibJournal
 from instanceha.evacuator.guard import GuardConfig
-from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
+from instanceha.evacuator.worker import Evacuator, EvacuatorSettings, NoQuorum
 from instanceha.nova.hostmap import HostMap
 from instanceha.nova.model import Migration
 
@@ -41,9 +42,13 @@ REQ = "instanceha-evacuate"
 class Nodes:
     def __init__(self, remote: list[str]) -> None:
         self.remote = remote
+        self.has_quorum = True
 
     def remote_nodes(self) -> list[NodeInfo]:
         return [NodeInfo(n, n, "remote", online=False) for n in self.remote]
+
+    def quorate(self) -> bool:
+        return self.has_quorum
 
 
 class History:
@@ -342,3 +347,25 @@ def test_the_list_of_servers_left_behind_is_bounded(tmp_path: Path) -> None:
     shown = attrs.get("comp1", NOT_EVACUATED_ATTRIBUTE) or ""
     entries, more = decode_not_evacuated(shown)
     assert len(shown) <= NOT_EVACUATED_LIMIT and entries and len(entries) + more == 200
+
+
+def test_without_quorum_a_pass_touches_nothing_and_a_running_evacuation_stops(
+        tmp_path: Path) -> None:
+    nova, attrs = _lab(), MemoryAttributes()
+    servers = [nova.add_server("comp1").id for _ in range(3)]
+    nova.kill_compute("comp1")
+    request = EvacuationRequest.requested(time.time()).encode()
+    attrs.set("comp1", REQ, request)
+    worker = _worker(nova, attrs, tmp_path)
+    worker.nodes.has_quorum = False  # type: ignore[attr-defined]
+    for _ in range(3):
+        worker.run_pass()
+    assert attrs.get("comp1", REQ) == request, "an inquorate partition claims nothing"
+    assert _evacuate_calls(nova) == {}
+    assert (tmp_path / "hb-ctl1").exists(), "the monitor still sees the worker alive"
+    journal = CibJournal(attrs, lambda _h: "comp1", before_write=worker._need_quorum)
+    with pytest.raises(NoQuorum):
+        journal.save("comp1", {})
+    worker.nodes.has_quorum = True  # type: ignore[attr-defined]
+    _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    assert _evacuate_calls(nova) == {sid: 1 for sid in servers}

@@ -129,3 +129,10 @@ def test_the_nova_host_novacompute_published_is_the_one_told() -> None:
     assert device.nova_host("comp1") == "comp1.example.com"
     attrs.set("comp1", "instanceha-nova-host", "compute-01.example.com")
     assert device.nova_host("comp1") == "compute-01.example.com"
+
+
+def test_a_fenced_nodes_fencing_hold_is_over() -> None:
+    attrs, requests = _store()
+    attrs.set("comp1", "instanceha-fencing-hold", "released:100")
+    NovaFenceDevice(PARAMS, requests).set_power("comp1", PowerState.OFF)
+    assert attrs.get("comp1", "instanceha-fencing-hold") is None

@@ -1,0 +1,183 @@
+"""fence_hold: a compute lost alone is fenced, computes lost all at once are held, a held one
+that answers again is returned without fencing. Probes are real TCP connects on loopback; the
+live cluster proof is tests/integration/test_fencing_hold.py."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from fakes.memory_cib import MemoryAttributes
+from instanceha.cib.cibquery import RemoteConnection
+from instanceha.clock import FakeClock
+from instanceha.cluster import NodeInfo
+from instanceha.cluster.attribute_names import FENCING_HOLD_ATTRIBUTE
+from instanceha.cluster.reachability import probe
+from instanceha.fence.hold import (
+    SPEC,
+    HoldDevice,
+    HoldPolicy,
+    Verdict,
+    decide,
+)
+from instanceha.fencing.codes import FenceError
+from instanceha.fencing.device import PowerState
+from unit.cluster.cluster_fakes import FakeRunner, pcmk_result
+
+DEFAULT = HoldPolicy()
+
+
+def node(name: str, *, online: bool = True, unclean: bool = False) -> NodeInfo:
+    return NodeInfo(name=name, id=name, kind="remote", online=online, unclean=unclean)
+
+
+def view(*infos: NodeInfo) -> dict[str, NodeInfo]:
+    return {n.name: n for n in infos}
+
+
+def test_one_compute_lost_alone_is_fenced() -> None:
+    nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
+    decision = decide("c1", None, nodes, {"c1": False, "c2": True, "c3": True}, DEFAULT)
+    assert decision.verdict is Verdict.PASS
+    assert decision.lost == ("c1",)
+
+
+def test_most_computes_unreachable_at_once_hold_the_power_off() -> None:
+    nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
+    decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT)
+    assert decision.verdict is Verdict.HOLD
+    assert decision.lost == ("c1", "c2")
+    assert "2 of 3 computes unreachable" in decision.reason
+
+
+def test_a_compute_already_fenced_is_a_handled_failure_not_evidence() -> None:
+    # c2 was fenced before (offline, clean) and has not come back: c1 alone is new
+    nodes = view(node("c1", online=False, unclean=True), node("c2", online=False), node("c3"))
+    decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT)
+    assert decision.verdict is Verdict.PASS
+
+
+def test_a_held_node_stays_held_while_unreachable_even_once_the_others_are_back() -> None:
+    nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
+    decision = decide("c1", "held:100", nodes, {"c1": False, "c2": True, "c3": True}, DEFAULT)
+    assert decision.verdict is Verdict.HOLD
+    assert "instanceha evacuate c1 --release" in decision.reason
+
+
+def test_a_held_node_that_answers_again_returns_without_fencing() -> None:
+    nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True))
+    decision = decide("c1", "held:100", nodes, {"c1": True, "c2": False}, DEFAULT)
+    assert decision.verdict is Verdict.RETURN
+
+
+def test_a_release_lets_the_fencing_through_whatever_the_others_do() -> None:
+    nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True))
+    decision = decide("c1", "released:200", nodes, {"c1": False, "c2": False}, DEFAULT)
+    assert decision.verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize(("policy", "lost", "total", "trips"), [
+    (HoldPolicy(0, 50), 2, 3, True),
+    (HoldPolicy(0, 50), 2, 4, False),       # exactly half is not more than half
+    (HoldPolicy(0, 50), 1, 1, False),       # never for one compute
+    (HoldPolicy(3, 0), 3, 10, False),
+    (HoldPolicy(3, 0), 4, 10, True),
+    (HoldPolicy(0, 0), 10, 10, False),      # both thresholds off: every fencing goes through
+    (HoldPolicy(5, 20), 3, 10, True),       # either threshold trips
+])
+def test_thresholds(policy: HoldPolicy, lost: int, total: int, trips: bool) -> None:
+    assert policy.trips(lost, total) is trips
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_probe_tells_a_listening_remoted_from_a_gone_one(listening: int) -> None:
+    conns = {"up": RemoteConnection("up", None, "127.0.0.1", listening),
+             "down": RemoteConnection("down", None, "127.0.0.1", closed_port()),
+             "bad": RemoteConnection("bad", None, "no such host.invalid", 3121)}
+    assert probe(conns, 1.0) == {"up": True, "down": False, "bad": False}
+
+
+def cib(ports: dict[str, int]) -> str:
+    prims = "".join(
+        f'<primitive id="{n}" class="ocf" provider="pacemaker" type="remote">'
+        f'<instance_attributes id="{n}-ia">'
+        f'<nvpair id="{n}-s" name="server" value="127.0.0.1"/>'
+        f'<nvpair id="{n}-p" name="port" value="{p}"/></instance_attributes></primitive>'
+        for n, p in ports.items())
+    return f"<cib><configuration><resources>{prims}</resources></configuration><status/></cib>"
+
+
+def crm_mon(*infos: NodeInfo) -> str:
+    body = "".join(
+        f'<node name="{n.name}" id="{n.name}" online="{str(n.online).lower()}" '
+        f'unclean="{str(n.unclean).lower()}" type="remote"/>' for n in infos)
+    return pcmk_result(f"<nodes>{body}</nodes>")
+
+
+def device(ports: dict[str, int], *infos: NodeInfo,
+           attrs: MemoryAttributes | None = None) -> tuple[HoldDevice, FakeRunner]:
+    runner = FakeRunner().on("cibadmin --query", stdout=cib(ports)).on("crm_mon",
+                                                                         stdout=crm_mon(*infos))
+    runner.on("cibadmin --delete").on("crm_resource")
+    params = SPEC.all_params.parse({"plug": "c1"})
+    return HoldDevice(params, FakeClock(500), runner, attrs or MemoryAttributes()), runner
+
+
+def test_device_passes_a_lone_failure_and_reads_off_after(listening: int) -> None:
+    dev, _ = device({"c1": closed_port(), "c2": listening, "c3": listening},
+                    node("c1", online=False, unclean=True), node("c2"), node("c3"))
+    assert dev.get_power("c1") is PowerState.ON
+    dev.set_power("c1", PowerState.OFF)
+    assert dev.get_power("c1") is PowerState.OFF
+    dev.set_power("c1", PowerState.ON)
+    assert dev.get_power("c1") is PowerState.ON
+
+
+def test_device_holds_marks_the_node_and_returns_it_once_it_answers(listening: int) -> None:
+    attrs = MemoryAttributes()
+    gone = closed_port()
+    dev, _ = device({"c1": gone, "c2": gone, "c3": listening},
+                    node("c1", online=False, unclean=True), node("c2", online=False, unclean=True),
+                    node("c3"), attrs=attrs)
+    with pytest.raises(FenceError, match="fencing of c1 held: 2 of 3"):
+        dev.set_power("c1", PowerState.OFF)
+    assert attrs.get("c1", FENCING_HOLD_ATTRIBUTE) == "held:500"
+    assert dev.get_power("c1") is PowerState.ON  # the level fails: nothing powered off
+
+    # the link is back: c1's remoted answers; c2 is still cut off
+    dev, runner = device({"c1": listening, "c2": gone, "c3": listening},
+                         node("c1", online=False, unclean=True),
+                         node("c2", online=False, unclean=True), node("c3"), attrs=attrs)
+    with pytest.raises(FenceError, match="returned to the cluster without fencing"):
+        dev.set_power("c1", PowerState.OFF)
+    assert attrs.get("c1", FENCING_HOLD_ATTRIBUTE) is None
+    assert ["cibadmin", "--delete", "--xpath", "/cib/status/node_state[@uname='c1']/lrm"] \
+        in runner.calls
+    assert ["crm_resource", "--cleanup", "--resource", "c1"] in runner.calls
+
+
+def test_device_lets_a_released_node_through(listening: int) -> None:
+    attrs = MemoryAttributes()
+    attrs.set("c1", FENCING_HOLD_ATTRIBUTE, "released:600")
+    gone = closed_port()
+    dev, _ = device({"c1": gone, "c2": gone, "c3": listening},
+                    node("c1", online=False, unclean=True), node("c2", online=False, unclean=True),
+                    node("c3"), attrs=attrs)
+    dev.set_power("c1", PowerState.OFF)
+    assert dev.get_power("c1") is PowerState.OFF
