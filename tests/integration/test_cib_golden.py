@@ -78,6 +78,28 @@ def test_failure(small: tuple[Scheduler, BringUp], host: str) -> None:
     check_golden(f"inventory-small.fail-{host}.summary", lines)
 
 
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> tuple[Scheduler, BringUp]:
+    scheduler = Scheduler(tmp_path_factory.mktemp("golden3"))
+    xml = render_cib(load_inventory(GOLDEN / "inventory-three.yaml"))
+    return scheduler, scheduler.bring_up(xml)
+
+
+@pytest.mark.parametrize("host", ["ctl1", "ctl2", "ctl3"])
+def test_controller_failure_with_three_controllers(three: tuple[Scheduler, BringUp],
+                                                   host: str) -> None:
+    """What ``instanceha simulate --fail ctlN`` shows on three controllers: the two others
+    fence it and take over whatever it ran (NovaEvacuate, connections, fence devices); no
+    compute is fenced, nothing that ran elsewhere moves."""
+    scheduler, up = three
+    lines = _lines(scheduler.fail(host, cib_text=up.cib_text).transition)
+    assert lines[0] == f"fence reboot {host}: peer is no longer part of the cluster"
+    assert not any(line.startswith("fence") and "comp" in line for line in lines)
+    moved = [line for line in lines if line.startswith("move ")]
+    assert all(f" {host} -> " in line for line in moved), moved
+    check_golden(f"inventory-three.fail-{host}.summary", lines)
+
+
 def test_staged_bring_up_reaches_an_equivalent_state(tmp_path: Path) -> None:
     """Bringing computes up in partial clusters (as large CIBs are) settles to the same
     failure behaviour; only which controller runs which connection may differ."""
