@@ -53,9 +53,9 @@ from instanceha.cluster.runner import Runner, SubprocessRunner
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError
 from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
-from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.run import FenceAgent
 from instanceha.fencing.run import main as fence_main
+from instanceha.manpages.fence import render_manpage
 from instanceha.spec import Param, Params, ParamSet, ParamType
 
 __all__ = [

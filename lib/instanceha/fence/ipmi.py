@@ -173,7 +173,7 @@ AGENT = FenceAgent(SPEC, connect, validate)
 
 def manpage() -> str:
     """The roff source of fence_ipmi(8)."""
-    from instanceha.fencing.docs import render_manpage
+    from instanceha.manpages.fence import render_manpage
 
     return render_manpage(SPEC)
 

@@ -33,9 +33,9 @@ from instanceha.fence_event import record_fenced
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError
 from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState
-from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.run import FenceAgent
 from instanceha.fencing.run import main as fence_main
+from instanceha.manpages.fence import render_manpage
 from instanceha.nova.hostmap import HostMapError
 from instanceha.nova.model import OUR_DISABLED_REASON_PREFIX
 from instanceha.nova.params import CREDENTIAL_PARAMS, HOSTMAP_PARAMS, cloud_config, host_map

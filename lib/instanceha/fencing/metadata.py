@@ -12,11 +12,12 @@ fence-agents' ``metadata.rng`` too:
   ``obsoletes="old"`` and the old name follows as a copy with ``deprecated="1"``;
   no ``<longdesc>`` inside a parameter: fence-agents' own schema
   (``/usr/share/cluster/relaxng/metadata.rng``) rejects it, so the long texts,
-  allowed values and bounds live in the man page (:mod:`instanceha.fencing.docs`);
+  allowed values and bounds live in the man page (:mod:`instanceha.manpages.fence`);
 * ``<actions>``: ``on`` is ``automatic="1"`` for fabric fencing (Pacemaker
   unfences the host when it rejoins), ``automatic="0"`` otherwise.
 
-Built with ElementTree, so every text and attribute is escaped.
+Built with ElementTree, so every text and attribute is escaped. :func:`render_usage` is the
+``-h``/``--help`` text from the same declaration.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import xml.etree.ElementTree as ET
 from instanceha.fencing.agent import FenceAgentSpec
 from instanceha.spec import Param, ParamType
 
-__all__ = ["getopt_text", "render_metadata"]
+__all__ = ["getopt_text", "render_metadata", "render_usage"]
 
 
 def getopt_text(spec: FenceAgentSpec, param: Param) -> str:
@@ -88,3 +89,17 @@ def render_metadata(spec: FenceAgentSpec) -> str:
         ET.SubElement(actions_el, "action", attrs)
     ET.indent(root, space="\t")
     return '<?xml version="1.0" ?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_usage(spec: FenceAgentSpec) -> str:
+    """The ``-h``/``--help`` text."""
+    lines = [
+        "Usage:",
+        f"\t{spec.name} [options]",
+        f"\t{spec.name} < options-as-name=value-lines",
+        "Options:",
+    ]
+    for param in spec.all_params:
+        lines.append(f"   {getopt_text(spec, param):<40} {param.shortdesc}")
+    lines.append("Actions: " + ", ".join(spec.actions))
+    return "\n".join(lines) + "\n"

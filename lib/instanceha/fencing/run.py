@@ -145,7 +145,7 @@ def _answer_locally(spec: FenceAgentSpec, raw: RawOptions, action: str,
                     streams: _Streams) -> bool:
     # docs and metadata are imported only here: they need ElementTree and textwrap
     if _flag(raw, "help"):
-        from instanceha.fencing.docs import render_usage
+        from instanceha.fencing.metadata import render_usage
 
         streams.stdout.write(render_usage(spec))
     elif _flag(raw, "version"):
@@ -155,7 +155,7 @@ def _answer_locally(spec: FenceAgentSpec, raw: RawOptions, action: str,
 
         streams.stdout.write(render_metadata(spec))
     elif action == "manpage":
-        from instanceha.fencing.docs import render_manpage
+        from instanceha.manpages.fence import render_manpage
 
         streams.stdout.write(render_manpage(spec))
     else:

@@ -12,7 +12,7 @@ import pytest
 
 from instanceha.cli.common import ExitCode
 from instanceha.cli.main import build_parser
-from instanceha.cli.manpage import manpage
+from instanceha.manpages.cli import manpage
 
 Parsers = dict[str, argparse.ArgumentParser]
 
@@ -60,7 +60,7 @@ def test_exit_codes_environment_and_see_also(rendered: str) -> None:
 
 
 def test_make_man_writes_it_next_to_the_agents_pages(tmp_path: Path) -> None:
-    from instanceha.manpages import write_manpages
+    from instanceha.manpages.build import write_manpages
 
     written = {Path(p).relative_to(tmp_path).as_posix() for p in write_manpages(str(tmp_path))}
     assert "man8/instanceha.8" in written and "man8/fence_nova.8" in written

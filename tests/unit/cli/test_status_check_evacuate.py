@@ -28,10 +28,10 @@ from instanceha.cli.check import (
 )
 from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.evacuate_cmd import why_down
-from instanceha.cli.manpage import manpage
 from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cluster import EvacuationRequests, FenceEvent, FenceState
 from instanceha.cluster.runner import RunResult
+from instanceha.manpages.cli import manpage
 from instanceha.nova.model import ComputeService
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "cib"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from instanceha.fencing import FenceAgentSpec
-from instanceha.fencing.docs import render_manpage
 from instanceha.fencing.metadata import render_metadata
+from instanceha.manpages.fence import render_manpage
 from unit.fencing.fence_fakes import FABRIC_SPEC, POWER_SPEC
 from unit.golden_files import agent_specs, check_golden
 

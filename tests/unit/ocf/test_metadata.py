@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from instanceha.manpages.ocf import render_manpage
 from instanceha.ocf import ActionSpec, AgentSpec
-from instanceha.ocf.manpage import render_manpage
 from instanceha.ocf.metadata import render_metadata
 from instanceha.spec import Param, ParamSet, ParamType
 from unit.ocf.probe_agent import SPEC

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from instanceha.manpages.ocf import render_manpage
 from instanceha.ocf import AgentSpec
-from instanceha.ocf.manpage import render_manpage
 from instanceha.ocf.metadata import render_metadata
 from unit.golden_files import agent_specs, check_golden
 

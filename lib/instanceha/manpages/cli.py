@@ -10,7 +10,7 @@ import argparse
 
 from instanceha.cli.common import EXIT_MEANINGS
 from instanceha.cli.main import build_parser
-from instanceha.manpage import ManOption, ManPage
+from instanceha.manpages.roff import ManOption, ManPage
 
 __all__ = ["manpage"]
 

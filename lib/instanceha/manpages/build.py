@@ -1,4 +1,4 @@
-"""Write every agent's man page: ``python3 -m instanceha.manpages OUTDIR``.
+"""Write every man page: ``python3 -m instanceha.manpages OUTDIR`` (``make man``).
 
 OCF agents get ``man7/ocf_instanceha_<Agent>.7``; fence agents, whose modules
 expose ``manpage() -> str``, get ``man8/<name>.8``; the command gets
@@ -12,8 +12,8 @@ import os
 import pkgutil
 import sys
 
+from instanceha.manpages.ocf import render_manpage
 from instanceha.ocf.agent import PROVIDER
-from instanceha.ocf.manpage import render_manpage
 
 __all__ = ["main", "write_manpages"]
 
@@ -45,7 +45,7 @@ def write_manpages(outdir: str) -> list[str]:
         if callable(render) and isinstance(name, str):
             path = os.path.join(outdir, "man8", f"{name}.8")
             written.append(_write(path, str(render())))
-    from instanceha.cli.manpage import manpage as cli_manpage
+    from instanceha.manpages.cli import manpage as cli_manpage
 
     written.append(_write(os.path.join(outdir, "man8", "instanceha.8"), cli_manpage()))
     return written
@@ -66,6 +66,3 @@ def main() -> None:
     for path in write_manpages(sys.argv[1]):
         print(path)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""A small roff (man page) writer shared by the OCF and fence runtimes."""
+"""A small roff (man page) writer shared by every page of :mod:`instanceha.manpages`."""
 
 from __future__ import annotations
 

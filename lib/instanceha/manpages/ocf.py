@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from instanceha.manpage import ManOption, ManPage
+from instanceha.manpages.roff import ManOption, ManPage
 from instanceha.ocf.agent import PROVIDER, AgentSpec
 from instanceha.spec import Param
 

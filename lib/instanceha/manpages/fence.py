@@ -1,4 +1,4 @@
-"""Human documentation from a :class:`FenceAgentSpec`: ``--help`` text, man page (section 8)."""
+"""Man pages (section 8) for fence agents, from their :class:`FenceAgentSpec`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import textwrap
 
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.metadata import getopt_text
-from instanceha.manpage import ManOption, ManPage
+from instanceha.manpages.roff import ManOption, ManPage
 from instanceha.spec import Param
 
-__all__ = ["render_manpage", "render_usage"]
+__all__ = ["render_manpage"]
 
 _EXIT_STATUS = (
     "0: success (status: the target is on). "
@@ -36,20 +36,6 @@ def _facts(param: Param) -> str:
     if param.aliases:
         facts.append("Deprecated alias: " + ", ".join(param.aliases) + ".")
     return " ".join(f for f in facts if f)
-
-
-def render_usage(spec: FenceAgentSpec) -> str:
-    """The ``-h``/``--help`` text."""
-    lines = [
-        "Usage:",
-        f"\t{spec.name} [options]",
-        f"\t{spec.name} < options-as-name=value-lines",
-        "Options:",
-    ]
-    for param in spec.all_params:
-        lines.append(f"   {getopt_text(spec, param):<40} {param.shortdesc}")
-    lines.append("Actions: " + ", ".join(spec.actions))
-    return "\n".join(lines) + "\n"
 
 
 def render_manpage(spec: FenceAgentSpec) -> str:
