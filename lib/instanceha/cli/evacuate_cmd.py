@@ -50,7 +50,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evac = commands.add_parser("evacuate", help="request the evacuation of a fenced host")
     evac.add_argument("host", help="compute node name")
     evac.add_argument("--release", action="store_true",
-                      help="release the node from a mass-failure hold instead")
+                      help="release the node from a hold instead: fence_hold's fencing hold "
+                           "(it is then fenced and evacuated) or the evacuation guard's")
     evac.add_argument("--force", action="store_true",
                       help="accept a node online in the cluster when Nova has it forced down "
                            "(only if you know it runs no instance: they would run twice)")
