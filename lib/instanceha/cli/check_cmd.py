@@ -1,6 +1,6 @@
 """``instanceha check``: preflight before (and after) applying the CIB.
 
-Runs every check of :mod:`instanceha.cli.check` that applies here and prints
+Runs every check of :mod:`instanceha.cib.preflight` that applies here and prints
 one line each; exit 1 when any check fails, 0 otherwise (warnings included).
 """
 
@@ -14,9 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from instanceha.cib.inventory import Inventory
-from instanceha.cib.scheduler import Scheduler, SchedulerError
-from instanceha.cib.schema import SchemaError, validate
-from instanceha.cli.check import (
+from instanceha.cib.preflight import (
     Check,
     Status,
     check_agents,
@@ -29,6 +27,8 @@ from instanceha.cli.check import (
     check_stonith_enabled,
     check_tools,
 )
+from instanceha.cib.scheduler import Scheduler, SchedulerError
+from instanceha.cib.schema import SchemaError, validate
 from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.inputs import add_inventory, inventory_path, load, rendered, schema_name
 from instanceha.cli.table import table
@@ -82,7 +82,7 @@ def _live_checks(inventory: Inventory | None, xml: str | None) -> list[Check]:
     if xml is not None:
         checks.append(check_drift(xml, res.stdout))
     if inventory is not None:
-        from instanceha.cli.status import gather_cluster
+        from instanceha.cib.status import gather_cluster
 
         try:
             nodes = {n.name: n for n in gather_cluster().nodes}

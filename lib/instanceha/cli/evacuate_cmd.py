@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 
+from instanceha.cib.status import ClusterView, nova_host_map
 from instanceha.cli.common import CliError, ExitCode, Io
-from instanceha.cli.status import ClusterView, nova_host_map
 from instanceha.cli.status_cmd import cluster_nova_services, read_cluster
 from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import (
@@ -41,6 +41,7 @@ from instanceha.cluster.attribute_names import (
     RELEASED,
     hold_value,
 )
+from instanceha.nova.hostmap import HostMapError
 
 __all__ = ["register", "why_down"]
 
@@ -125,8 +126,9 @@ def run_evacuate(args: argparse.Namespace, io: Io, clock: Clock | None = None) -
             services = cluster_nova_services(view, args.cloud, io.env)
             svc = services.get(nova_host_map(view).nova_host(node))
             forced = bool(svc and svc.forced_down)
-        except CliError as err:
-            io.note(f"cannot check Nova ({err.message}); relying on the fencing history")
+        except (CliError, HostMapError) as err:
+            message = err.message if isinstance(err, CliError) else str(err)
+            io.note(f"cannot check Nova ({message}); relying on the fencing history")
         reason = why_down(view, node, forced, force=args.force)
         if reason is None and _online(view, node) and forced:
             raise CliError(ExitCode.REFUSED, f"{node} is online in the cluster although Nova has "

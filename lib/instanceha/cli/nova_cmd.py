@@ -1,6 +1,6 @@
 """``instanceha nova snapshot HOST``: save what the evacuation plan needs about one host.
 
-The snapshot (format in :mod:`instanceha.cli.snapshot`) lets ``instanceha
+The snapshot (format in :mod:`instanceha.evacuation.snapshot`) lets ``instanceha
 simulate --plan`` show the plan offline, or on another machine, without
 credentials.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from instanceha.cli.common import CliError, ExitCode, Io, write_output
 from instanceha.cli.inputs import add_inventory, inventory_path, load
-from instanceha.cli.snapshot import AllocationRatios, Snapshot, dump_snapshot, take_snapshot
+from instanceha.evacuation.snapshot import AllocationRatios, Snapshot, dump_snapshot, take_snapshot
 from instanceha.nova.model import NovaAuthError, NovaError
 
 __all__ = ["live_snapshot", "register"]

@@ -1,4 +1,4 @@
-"""A :class:`~instanceha.cli.snapshot.SnapshotSource` over a live cloud (``NovaClient``).
+"""A :class:`~instanceha.evacuation.snapshot.SnapshotSource` over a live cloud (``NovaClient``).
 
 The NovaPort calls go through :class:`instanceha.nova.client.NovaClient`; the two
 reads it does not offer (flavor sizes, hypervisor capacity) go through its
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from instanceha.cli.snapshot import FlavorSize, HostCapacity
+from instanceha.evacuation.snapshot import FlavorSize, HostCapacity
 from instanceha.nova.client import NovaClient
 from instanceha.nova.model import Aggregate, ComputeService, Image, Migration, NovaError, Server
 

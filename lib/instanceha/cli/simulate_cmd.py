@@ -24,11 +24,11 @@ from instanceha.cib.scheduler import Failure, Scheduler, SchedulerError
 from instanceha.cli.common import CliError, ExitCode, Io
 from instanceha.cli.inputs import add_inventory, inventory_path, load, read_text, rendered
 from instanceha.cli.nova_cmd import live_snapshot
-from instanceha.cli.plan import EvacuationPreview, preview
-from instanceha.cli.snapshot import SnapshotError, load_snapshot
 from instanceha.cli.table import table
 from instanceha.cluster.runner import ClusterError, SubprocessRunner
 from instanceha.evacuation.policy import Mode, PolicyConfig
+from instanceha.evacuation.preview import EvacuationPreview, preview
+from instanceha.evacuation.snapshot import SnapshotError, load_snapshot
 from instanceha.nova.hostmap import HostMap, HostMapError
 
 __all__ = ["register", "result_document"]

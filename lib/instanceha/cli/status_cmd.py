@@ -8,11 +8,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict
 
+from instanceha.cib.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.inputs import add_inventory, inventory_path, load
-from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cli.table import table
 from instanceha.cluster import ClusterError
+from instanceha.nova.hostmap import HostMapError
 from instanceha.nova.model import ComputeService
 
 __all__ = ["cluster_nova_services", "nova_services", "register"]
@@ -76,7 +77,10 @@ def run_status(args: argparse.Namespace, io: Io) -> int:
             services = cluster_nova_services(view, args.cloud, io.env)
         except CliError as err:
             io.note(f"Nova column unavailable: {err.message}")
-    rows = compute_rows(view, computes, services)
+    try:
+        rows = compute_rows(view, computes, services)
+    except HostMapError as err:
+        raise CliError(ExitCode.CONFIG, str(err)) from None
     if args.json:
         io.out.write(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     else:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from instanceha.cib.inventory import load_inventory
+from instanceha.cib.preflight import Status, check_bmc_secrets
 from instanceha.cib.render import render_cib
 from instanceha.cli import check_cmd
-from instanceha.cli.check import Status, check_bmc_secrets
 from instanceha.cli.common import ExitCode, Io
 from instanceha.cli.main import run
 from instanceha.cluster.runner import RunResult

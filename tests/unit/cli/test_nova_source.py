@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from instanceha.cli.nova_source import LiveSnapshotSource
-from instanceha.cli.snapshot import FlavorSize
+from instanceha.evacuation.snapshot import FlavorSize
 from instanceha.nova.client import NovaClient
 from instanceha.nova.credentials import CloudConfig
 

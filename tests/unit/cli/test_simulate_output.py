@@ -9,10 +9,10 @@ from instanceha.cib.inventory import load_inventory
 from instanceha.cib.render import render_cib
 from instanceha.cib.scheduler import Failure
 from instanceha.cib.transition import FenceAction, NodeState, ResourceAction, Transition
-from instanceha.cli.plan import preview
 from instanceha.cli.simulate_cmd import _policy, _text, result_document
-from instanceha.cli.snapshot import load_snapshot
 from instanceha.evacuation.policy import Mode
+from instanceha.evacuation.preview import preview
+from instanceha.evacuation.snapshot import load_snapshot
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "cib"
 

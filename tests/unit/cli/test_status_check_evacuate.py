@@ -12,11 +12,7 @@ import pytest
 
 from fakes.memory_cib import MemoryAttributes
 from instanceha.cib.inventory import load_inventory
-from instanceha.cib.render import render_cib
-from instanceha.cib.transition import NodeState
-from instanceha.cli import evacuate_cmd, status_cmd
-from instanceha.cli import main as cli_main
-from instanceha.cli.check import (
+from instanceha.cib.preflight import (
     Status,
     check_agents,
     check_bmc_secrets,
@@ -26,9 +22,13 @@ from instanceha.cli.check import (
     check_stonith_enabled,
     check_tools,
 )
+from instanceha.cib.render import render_cib
+from instanceha.cib.status import ClusterView, compute_rows, gather_cluster
+from instanceha.cib.transition import NodeState
+from instanceha.cli import evacuate_cmd, status_cmd
+from instanceha.cli import main as cli_main
 from instanceha.cli.common import CliError, ExitCode, Io, agents_env
 from instanceha.cli.evacuate_cmd import why_down
-from instanceha.cli.status import ClusterView, compute_rows, gather_cluster
 from instanceha.cluster import EvacuationRequests, FenceEvent, FenceState
 from instanceha.cluster.runner import RunResult
 from instanceha.manpages.cli import manpage
@@ -260,15 +260,18 @@ def test_status_names_every_server_left_behind_with_its_reason(
     assert any(t.split()[:2] == ["comp1", "+2"] and "more" in t for t in text)
 
 
-def test_a_malformed_host_map_is_a_configuration_error_not_an_empty_map() -> None:
+def test_a_malformed_host_map_is_a_configuration_error_not_an_empty_map(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Silently dropping NovaEvacuate's host_map would show (and evacuate) the wrong hosts."""
-    import pytest
+    from instanceha.nova.hostmap import HostMapError
 
-    from instanceha.cli.common import CliError, ExitCode
-
-    with pytest.raises(CliError) as err:
+    with pytest.raises(HostMapError, match="host_map"):
         compute_rows(_view(evacuate_params={"host_map": "comp1"}), [], None)
-    assert err.value.code is ExitCode.CONFIG and "host_map" in err.value.message
+    view = _view(evacuate_params={"host_map": "comp1"})
+    monkeypatch.setattr(status_cmd, "read_cluster", lambda: view)
+    out, err = io.StringIO(), io.StringIO()
+    assert cli_main.run(["status", "--no-nova"], Io(out, err, {})) == ExitCode.CONFIG
+    assert "host_map" in err.getvalue()
 
 
 def test_status_says_a_held_fencing_loudly_with_what_ends_it() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fakes.memory_cib import MemoryAttributes
-from instanceha.cli.status import compute_rows, gather_cluster
+from instanceha.cib.status import compute_rows, gather_cluster
 from instanceha.cluster import EvacuationRequest, RunResult
 from instanceha.cluster.attribute_names import (
     JOURNAL_ATTRIBUTE,

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from instanceha.cli.snapshot import FlavorSize, HostCapacity, Snapshot
 from instanceha.evacuation.policy import Decision, Plan, PolicyConfig, build_plan
+from instanceha.evacuation.snapshot import FlavorSize, HostCapacity, Snapshot
 
 __all__ = ["CapacityReport", "EvacuationPreview", "Resources", "estimate_capacity", "preview"]
 

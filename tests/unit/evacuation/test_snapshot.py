@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fakes.fake_nova import FakeNova
-from instanceha.cli.snapshot import (
+from instanceha.evacuation.snapshot import (
     AllocationRatios,
     FlavorSize,
     HostCapacity,

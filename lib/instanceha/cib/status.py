@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 
 from instanceha.cib.cibquery import parse_cib, primitive_params
 from instanceha.cib.transition import NodeState
-from instanceha.cli.common import CliError, ExitCode
 from instanceha.cluster import (
     EvacuationRequest,
     EvacuationState,
@@ -153,7 +152,7 @@ def _attrd_values(runner: Runner, name: str, timeout: float) -> dict[str, str]:
 def nova_host_map(view: ClusterView) -> HostMap:
     """The node → Nova host rules NovaEvacuate uses, with NovaCompute's published names.
 
-    :raises CliError: CONFIG when NovaEvacuate's host_map or domain is malformed (its agents
+    :raises HostMapError: when NovaEvacuate's host_map or domain is malformed (its agents
         fail the same way; a status built on other rules would show the wrong hosts).
     """
     params = view.evacuate_params
@@ -163,7 +162,7 @@ def nova_host_map(view: ClusterView) -> HostMap:
         return HostMap.from_params(params.get("host_map", ""), params.get("domain", ""),
                                    published)
     except HostMapError as err:
-        raise CliError(ExitCode.CONFIG, f"NovaEvacuate's host mapping: {err}") from None
+        raise HostMapError(f"NovaEvacuate's host mapping: {err}") from None
 
 
 def _pacemaker(node: NodeState | None) -> str:

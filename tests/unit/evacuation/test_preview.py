@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from instanceha.cli.plan import estimate_capacity, preview
-from instanceha.cli.snapshot import FlavorSize, HostCapacity, Snapshot
 from instanceha.evacuation.policy import Mode, PolicyConfig
+from instanceha.evacuation.preview import estimate_capacity, preview
+from instanceha.evacuation.snapshot import FlavorSize, HostCapacity, Snapshot
 from instanceha.nova.model import Server
 
 
