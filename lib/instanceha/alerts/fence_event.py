@@ -20,7 +20,7 @@ import sys
 from collections.abc import Mapping
 
 from instanceha.cluster import ClusterError, EvacuationRequests
-from instanceha.fence_event import record_fenced
+from instanceha.cluster.evacuation import record_fenced
 
 __all__ = ["handle", "main"]
 

@@ -12,10 +12,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from instanceha.cib.durations import DurationError, to_ms
+from instanceha.cluster.attribute_names import UNFENCED_ATTRIBUTE
 
 __all__ = [
     "REMOTE_PORT",
-    "UNFENCED_ATTRIBUTE",
     "CibQueryError",
     "RemoteConnection",
     "cluster_node_names",
@@ -30,8 +30,6 @@ __all__ = [
 #: pacemaker-remoted's port when the connection resource sets none.
 REMOTE_PORT = 3121
 
-#: Transient node attribute pacemaker-controld sets once a node has been unfenced.
-UNFENCED_ATTRIBUTE = "#node-unfenced"
 
 
 class CibQueryError(ValueError):

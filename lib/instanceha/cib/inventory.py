@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from instanceha.cib.durations import is_duration, to_ms
+from instanceha.cluster.attribute_names import ROLE_ATTRIBUTE
 from instanceha.nova.hostmap import HostMap, HostMapError, parse_host_map
 from instanceha.spec import ParamError, ParamSet
 
@@ -25,7 +26,6 @@ __all__ = [
     "AGENT_NAMES",
     "DEFAULT_ALERT_PATH",
     "DEFAULT_INVENTORY",
-    "DEFAULT_ROLE_ATTRIBUTE",
     "EVACUATION_MODES",
     "MAX_INVENTORY_BYTES",
     "AgentSections",
@@ -49,8 +49,6 @@ MAX_INVENTORY_BYTES = 32 << 20
 DEFAULT_INVENTORY = "/etc/instanceha/inventory.yaml"
 #: The post-fence alert agent installed by ``make install``.
 DEFAULT_ALERT_PATH = "/usr/lib/instanceha/alert_fence_event"
-#: Node attribute carrying a node's role for location rules.
-DEFAULT_ROLE_ATTRIBUTE = "instanceha-role"
 #: Values of ``evacuation.mode`` (see :mod:`instanceha.evacuation.policy`).
 EVACUATION_MODES = ("all", "tagged", "tagged-or-all")
 #: Agents whose extra parameters may be given under ``agents:``, with the parameters
@@ -199,7 +197,7 @@ class Inventory:
     evacuation: EvacuationSettings = EvacuationSettings()
     alert: AlertSettings = AlertSettings()
     agents: AgentSections = AgentSections()
-    role_attribute: str = DEFAULT_ROLE_ATTRIBUTE
+    role_attribute: str = ROLE_ATTRIBUTE
     source: str = "<inventory>"
 
     def compute(self, name: str) -> Compute | None:
@@ -688,7 +686,7 @@ def parse_inventory(document: object, source: str = "<inventory>") -> Inventory:
     _unique([(f"computes[{i}].address", c.address) for i, c in enumerate(computes)], "address")
     _unique([(f"computes[{i}].nova_host", c.nova_host) for i, c in enumerate(computes)],
             "Nova host")
-    role = top.text("role_attribute", DEFAULT_ROLE_ATTRIBUTE) or DEFAULT_ROLE_ATTRIBUTE
+    role = top.text("role_attribute", ROLE_ATTRIBUTE) or ROLE_ATTRIBUTE
     if not _PARAM_NAME.match(role):
         raise InventoryError(f"role_attribute: {role!r} is not an attribute name")
 

@@ -17,17 +17,23 @@ cluster restart and the death of whoever was handling it; staleness of an
 ``in-progress`` claim is judged from ``<t>`` by the claimant's clock, so
 ``stale_after`` must exceed the heartbeat period plus the clock skew between
 nodes.
+
+:func:`record_fenced` is what happens after a compute node is fenced, shared by fence_nova
+and the post-fence alert: it ends the node's fencing hold (:mod:`instanceha.fence.hold`) and
+writes the request; the evacuator does the rest. A request already pending is left as it is,
+so the two paths, or a repeated fencing, never start a second evacuation.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
 from instanceha.clock import Clock, SystemClock
-from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE
+from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE, FENCING_HOLD_ATTRIBUTE
 from instanceha.cluster.attributes import NodeAttributes, validate_name
 
 __all__ = [
@@ -36,7 +42,11 @@ __all__ = [
     "EvacuationRequests",
     "EvacuationState",
     "InvalidRequestValue",
+    "is_pending",
+    "record_fenced",
 ]
+
+_LOG = logging.getLogger("instanceha")
 
 
 _OWNER = re.compile(r"^[A-Za-z0-9_.@-]+$")
@@ -244,3 +254,26 @@ class EvacuationRequests:
             self._attrs.delete(node, self._name)
             return True
         return self._transition(node, only_if.encode(), None)
+
+
+def record_fenced(node: str, requests: EvacuationRequests | None = None) -> bool:
+    """Record that ``node`` was fenced and needs evacuation; True when it is now pending.
+
+    :raises instanceha.cluster.runner.ClusterError: when the CIB cannot be written.
+    """
+    store = requests or EvacuationRequests()
+    # fenced: a fencing hold on it (fence_hold, an admin's release) is over
+    store.attributes.delete(node, FENCING_HOLD_ATTRIBUTE)
+    if store.request(node):
+        _LOG.info("evacuation of %s requested", node)
+        return True
+    pending = is_pending(node, store)
+    if pending:
+        _LOG.info("evacuation of %s already pending", node)
+    return pending
+
+
+def is_pending(node: str, requests: EvacuationRequests | None = None) -> bool:
+    """True while the node's evacuation is requested or in progress."""
+    current = (requests or EvacuationRequests()).get(node)
+    return current is not None and current.state is not EvacuationState.DONE

@@ -28,8 +28,8 @@ from typing import NoReturn
 from instanceha.clock import Clock, SystemClock
 from instanceha.cluster import ClusterError, EvacuationRequests, EvacuationState, NodeAttributes
 from instanceha.cluster.attribute_names import NOVA_HOST_ATTRIBUTE
+from instanceha.cluster.evacuation import record_fenced
 from instanceha.deadline import DeadlineExceeded, call_with_deadline
-from instanceha.fence_event import record_fenced
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
 from instanceha.fencing.codes import ExitCode, FenceError
 from instanceha.fencing.device import FenceDevice, FenceRequest, PowerState

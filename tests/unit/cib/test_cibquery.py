@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from instanceha.cib.cibquery import (
-    UNFENCED_ATTRIBUTE,
     CibQueryError,
     cluster_node_names,
     fencing_devices,
@@ -20,6 +19,7 @@ from instanceha.cib.cibquery import (
 )
 from instanceha.cib.inventory import load_inventory
 from instanceha.cib.render import render_cib
+from instanceha.cluster.attribute_names import UNFENCED_ATTRIBUTE
 
 
 @pytest.fixture
