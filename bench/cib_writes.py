@@ -54,6 +54,7 @@ sys.path[:0] = [str(ROOT / "lib"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from benchlib import write_section  # noqa: E402
 from labs.agents import install_project  # noqa: E402
+from labs.cluster_lab import ClusterLab  # noqa: E402
 from labs.e2e_lab import E2ELab, nova_host  # noqa: E402
 from labs.nova_lab import NovaLab  # noqa: E402
 from labs.timeline import ALL_INSTANCES, DONE, EVACUATING, Observer, Timeline, Watched  # noqa: E402
@@ -81,6 +82,7 @@ class Version:
 class Sampler:
     """Reads the CIB's version in a thread until stopped."""
 
+    cluster: ClusterLab
     interval: float = 0.05
     node: str = "comp1"
     samples: list[Version] = field(default_factory=list)
@@ -93,10 +95,8 @@ class Sampler:
     _thread: threading.Thread | None = None
 
     def read(self) -> Version | None:
-        done = subprocess.run(
-            ["cibadmin", "--query", "--xpath=/cib", "--no-children"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
+        done = self.cluster.run(["cibadmin", "--query", "--xpath=/cib", "--no-children"],
+                                timeout=30, check=False)  # fmt: skip
         if done.returncode != 0:
             self.errors += 1
             return None
@@ -106,8 +106,8 @@ class Sampler:
 
     def read_nodes(self) -> dict[tuple[str, str], str] | None:
         """Permanent node attributes: (node, name) -> value."""
-        done = subprocess.run(["cibadmin", "--query", "--scope=nodes"], capture_output=True,
-                              text=True, timeout=30, check=False)  # fmt: skip
+        done = self.cluster.run(["cibadmin", "--query", "--scope=nodes"], timeout=30,
+                                check=False)  # fmt: skip
         if done.returncode != 0:
             return None
         return {
@@ -131,8 +131,8 @@ class Sampler:
         """The progress attribute of :attr:`node` as the CIB holds it, transient or permanent."""
         xpath = (f"//node[@uname='{self.node}']//nvpair[@name='{PROGRESS}']"
                  f"|//node_state[@uname='{self.node}']//nvpair[@name='{PROGRESS}']")
-        done = subprocess.run(["cibadmin", "--query", f"--xpath={xpath}"], capture_output=True,
-                              text=True, timeout=30, check=False)  # fmt: skip
+        done = self.cluster.run(["cibadmin", "--query", f"--xpath={xpath}"], timeout=30,
+                                check=False)  # fmt: skip
         if done.returncode != 0:
             return  # none (rc 105), or busy
         text = done.stdout.strip()
@@ -275,7 +275,7 @@ def crash_round(lab: E2ELab, variant: str, count_: int, settle: float, interval:
                      "forever", "--delete"], check=False)  # fmt: skip
     watched = Watched(lab.cluster.host("comp1"), nova_host(1), servers)
     observer = Observer(lab.cluster, lab.nova, [watched])
-    sampler = Sampler(interval)
+    sampler = Sampler(lab.cluster, interval)
     sampler.start()
     time.sleep(1.0)  # a few samples of the quiet cluster first
     observer.start("crash")

@@ -76,7 +76,6 @@ FENCE_LOG = re.compile(
     r"|Client .* wants to fence|Timed out waiting|Attempt [0-9]+ to execute"
 )
 #: the scheduler's saved inputs (pe-input/pe-warn), one per transition
-PENGINE = Path("/var/lib/pacemaker/pengine")
 LOG_TIME = re.compile(r"^\w{3} +\d+ (\d\d):(\d\d):(\d\d\.\d+) ")
 #: pacemaker-fenced receives the controller's request to fence a host
 REQUESTED = re.compile(r"wants to fence \(\w+\) (\S+) ")
@@ -185,8 +184,9 @@ def boot(nova: NovaLab, index: int) -> dict[str, str]:
     return {sid: "ACTIVE" for sid in nova.boot_servers(index, 1, name="bench-cf")}
 
 
-def scheduler_inputs() -> set[Path]:
-    return set(PENGINE.glob("pe-*.bz2"))
+def scheduler_inputs(lab: E2ELab) -> set[Path]:
+    """The scheduler inputs every controller saved (the DC's /var/lib/pacemaker/pengine)."""
+    return {p for c in lab.cluster.controllers for p in c.pengine_dir.glob("pe-*.bz2")}
 
 
 def fencing_transitions(inputs: list[Path]) -> list[str]:
@@ -227,9 +227,9 @@ def crash_round(lab: E2ELab, mode: str) -> Round:
     for h in HOSTS:
         host = lab.cluster.host(h)
         watched.append(Watched(host, nova_host(host.index), boot(lab.nova, host.index)))
-    pacemaker_log = lab.cluster.lab_dir / "pacemaker.log"
+    pacemaker_log = lab.cluster.default_controller().pacemaker_log
     offset = pacemaker_log.stat().st_size
-    inputs_before = scheduler_inputs()
+    inputs_before = scheduler_inputs(lab)
     observer = Observer(lab.cluster, lab.nova, watched)
     observer.start("crashed together with the other")
     crashed_at = time.time()
@@ -258,7 +258,7 @@ def crash_round(lab: E2ELab, mode: str) -> Round:
         fenced1=since(FENCED, "comp1"),
         fenced2=since(FENCED, "comp2"),
         retries=sum(1 for line in lines if VERIFY_TIMEOUT.search(line)),
-        transitions=fencing_transitions(sorted(scheduler_inputs() - inputs_before)),
+        transitions=fencing_transitions(sorted(scheduler_inputs(lab) - inputs_before)),
         log=lines,
         timeline=timeline,
     )

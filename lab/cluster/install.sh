@@ -1,6 +1,6 @@
 #!/bin/bash
 # install.sh: idempotently provision what the cluster lab needs on Debian 12.
-#   apt: pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents openipmi ipmitool
+#   apt: pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents openipmi ipmitool iptables
 #   pacemaker-remoted: extracted from pacemaker-remote.deb (it Conflicts: pacemaker) into
 #                      $LAB_ROOT/remote-root
 #   /usr/sbin/policy-rc.d (exit 101) when absent, so package installs start no daemons
@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" = 0 ] || die "must run as root"
 t0=$(now_ns)
 
-PKGS=(pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents openipmi ipmitool iproute2 procps util-linux)
+PKGS=(pacemaker pacemaker-cli-utils corosync pcs resource-agents fence-agents openipmi ipmitool iproute2 iptables procps util-linux)
 apt_ensure cluster-lab "${PKGS[@]}"
 
 if [ ! -x "$REMOTED" ]; then

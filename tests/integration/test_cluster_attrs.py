@@ -55,7 +55,7 @@ def race(n: int, fn: Callable[[int], bool]) -> list[bool]:
 
 
 def test_node_lookups(lab: ClusterLab) -> None:
-    nodes = ClusterNodes()
+    nodes = ClusterNodes(lab.runner())
     assert nodes.local_name() == "ctl1"
     by_name = {n.name: n for n in nodes.nodes()}
     assert by_name["ctl1"].kind == "member" and not by_name["ctl1"].is_remote
@@ -72,7 +72,7 @@ def test_node_lookups(lab: ClusterLab) -> None:
 
 
 def test_permanent_attributes(lab: ClusterLab, attr_name: str) -> None:
-    attrs = NodeAttributes()
+    attrs = NodeAttributes(lab.runner())
     for node in ("ctl1", "comp1"):
         assert attrs.get(node, attr_name) is None
         attrs.set(node, attr_name, f"v-{node}")
@@ -94,7 +94,7 @@ def test_permanent_attributes(lab: ClusterLab, attr_name: str) -> None:
 def test_agent_on_a_remote_node_reads_and_writes_every_node(
     lab: ClusterLab, attr_name: str
 ) -> None:
-    here, agent = NodeAttributes(), NodeAttributes(lab.host_runner("comp1", AGENT_ENV))
+    here, agent = NodeAttributes(lab.runner()), NodeAttributes(lab.host_runner("comp1", AGENT_ENV))
     agent.set("comp1", attr_name, "from-comp1")
     here.set("comp2", attr_name, "from-ctl1")
     assert here.get("comp1", attr_name) == "from-comp1"
@@ -106,7 +106,7 @@ def test_agent_on_a_remote_node_reads_and_writes_every_node(
 
     # transient: the agent sees every node despite OCF_RESKEY_CRM_meta_on_node
     tr_here, tr_agent = (
-        TransientAttributes(),
+        TransientAttributes(lab.runner()),
         TransientAttributes(lab.host_runner("comp1", AGENT_ENV)),
     )
     tr_agent.set("comp1", attr_name, "1")
@@ -122,7 +122,7 @@ def test_agent_on_a_remote_node_reads_and_writes_every_node(
 
 
 def test_transient_attributes(lab: ClusterLab, attr_name: str) -> None:
-    tr = TransientAttributes()
+    tr = TransientAttributes(lab.runner())
     assert tr.get("comp2", attr_name) is None
     assert tr.get_all(attr_name) == {}
     tr.set("comp2", attr_name, "42%")
@@ -130,14 +130,14 @@ def test_transient_attributes(lab: ClusterLab, attr_name: str) -> None:
     lab.wait_for(lambda: tr.get("comp2", attr_name) == "42%", 10, "transient value")
     assert tr.get_all(attr_name) == {"comp2": "42%", "ctl1": "7%"}
     # a transient attribute is not a permanent one
-    assert NodeAttributes().get("comp2", attr_name) is None
+    assert NodeAttributes(lab.runner()).get("comp2", attr_name) is None
     tr.delete("comp2", attr_name)
     tr.delete("ctl1", attr_name)
     lab.wait_for(lambda: tr.get_all(attr_name) == {}, 10, "transient attributes deleted")
 
 
 def test_compare_and_set_has_exactly_one_winner(lab: ClusterLab, attr_name: str) -> None:
-    attrs = NodeAttributes()
+    attrs = NodeAttributes(lab.runner())
     n = 6
     # create-if-absent race on a node that has no such attribute
     won = race(n, lambda i: attrs.compare_and_set("comp2", attr_name, None, f"w{i}"))
@@ -159,7 +159,7 @@ def test_compare_and_set_has_exactly_one_winner(lab: ClusterLab, attr_name: str)
 
 def test_evacuation_request_lifecycle(lab: ClusterLab, attr_name: str) -> None:
     clock = FakeClock(start=time.time())
-    store = EvacuationRequests(NodeAttributes(), clock=clock, name=attr_name)
+    store = EvacuationRequests(NodeAttributes(lab.runner()), clock=clock, name=attr_name)
     node = "comp2"
     try:
         assert store.get(node) is None
@@ -191,11 +191,11 @@ def test_evacuation_request_lifecycle(lab: ClusterLab, attr_name: str) -> None:
         assert store.clear(node)
         assert store.get(node) is None
     finally:
-        NodeAttributes().delete(node, attr_name)
+        NodeAttributes(lab.runner()).delete(node, attr_name)
 
 
 def test_attributes_survive_a_full_cluster_restart(lab: ClusterLab, attr_name: str) -> None:
-    attrs, tr = NodeAttributes(), TransientAttributes()
+    attrs, tr = NodeAttributes(lab.runner()), TransientAttributes(lab.runner())
     store = EvacuationRequests(attrs, name=attr_name)
     assert store.request("comp1")
     attrs.set("ctl1", attr_name, "controller-value")
@@ -219,7 +219,7 @@ def test_attributes_survive_a_full_cluster_restart(lab: ClusterLab, attr_name: s
 
 
 def test_fencing_history_records_a_real_fencing(lab: ClusterLab) -> None:
-    history = FenceHistory()
+    history = FenceHistory(lab.runner())
     t0 = time.time()
     host = lab.host("comp2")
     lab.run(["stonith_admin", "--reboot", host.name, "--timeout=60"], timeout=90)

@@ -12,7 +12,6 @@ fixture's configuration is put back afterwards.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -92,7 +91,7 @@ def lab(cluster_lab: ClusterLab, installed: None) -> Iterator[ClusterLab]:
     try:
         yield cluster_lab
     finally:
-        NodeAttributes().delete(VICTIM, EVACUATE_ATTRIBUTE)
+        NodeAttributes(cluster_lab.runner()).delete(VICTIM, EVACUATE_ATTRIBUTE)
         cluster_lab.wait_hosts_online([VICTIM], timeout=60, settle=False)
         cluster_lab.push_cib(saved)
         cluster_lab.wait_hosts_online(timeout=60)
@@ -107,7 +106,7 @@ class PacemakerLog:
 
     @classmethod
     def of(cls, lab: ClusterLab) -> PacemakerLog:
-        path = lab.lab_dir / "pacemaker.log"
+        path = lab.default_controller().pacemaker_log
         return cls(path, path.stat().st_size)
 
     def text(self) -> str:
@@ -149,11 +148,11 @@ def pacemaker_log(lab: ClusterLab) -> PacemakerLog:
 
 
 @pytest.fixture
-def silent_keystone() -> Iterator[str]:
-    """A Keystone URL whose TCP port accepts connections but never answers (a hung Nova)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)  # connections complete in the kernel's backlog; nothing ever reads
+def silent_keystone(lab: ClusterLab) -> Iterator[str]:
+    """A Keystone URL whose TCP port accepts connections but never answers (a hung Nova), on
+    the loopback of the controller that runs the fence agents."""
+    # connections complete in the kernel's backlog; nothing ever reads
+    with lab.listen_in(lab.default_controller().name) as sock:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/v3"
 
 
@@ -256,13 +255,14 @@ class Crash:
     @classmethod
     def of(cls, lab: ClusterLab, log: PacemakerLog, name: str = VICTIM) -> Crash:
         """Crash the host's OS: its processes die, its BMC still reports power on."""
-        assert NodeAttributes().get(name, EVACUATE_ATTRIBUTE) is None, "a request is left over"
+        left = NodeAttributes(lab.runner()).get(name, EVACUATE_ATTRIBUTE)
+        assert left is None, "a request is left over"
         crash = cls(lab, log, lab.host(name), time.time())
         lab.kill_host(name)
         return crash
 
     def poll(self) -> str | None:
-        value = NodeAttributes().get(self.host.name, EVACUATE_ATTRIBUTE)
+        value = NodeAttributes(self.lab.runner()).get(self.host.name, EVACUATE_ATTRIBUTE)
         if value is not None and (not self.values or self.values[-1][1] != value):
             self.values.append((time.time(), value))
         return value
@@ -285,7 +285,7 @@ class Crash:
     def assert_fenced_through_the_bmc(self) -> None:
         """A successful reboot of the host in the fencing history, and the BMC really
         power-cycled it."""
-        history = FenceHistory()
+        history = FenceHistory(self.lab.runner())
         fenced = self.lab.wait_for(
             lambda: [e for e in successes_since(history.events(self.host.name), int(self.at))
                      if e.target == self.host.name and e.action == "reboot"],
@@ -314,8 +314,8 @@ class Crash:
         assert [v for _, v in self.values] == [self.values[0][1]], "one request, never rewritten"
         shown = self.lab.crm_mon().node(self.host.name).attributes
         assert shown.get(EVACUATE_ATTRIBUTE) == self.values[0][1]
-        NodeAttributes().delete(self.host.name, EVACUATE_ATTRIBUTE)
-        assert NodeAttributes().get(self.host.name, EVACUATE_ATTRIBUTE) is None
+        NodeAttributes(self.lab.runner()).delete(self.host.name, EVACUATE_ATTRIBUTE)
+        assert NodeAttributes(self.lab.runner()).get(self.host.name, EVACUATE_ATTRIBUTE) is None
 
     def report(self, scenario: str) -> None:
         """One line of timings, counted from the crash."""

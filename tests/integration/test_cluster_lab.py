@@ -30,7 +30,7 @@ def test_hosts_are_isolated_remote_nodes(lab: ClusterLab) -> None:
         # each host has its own UTS and network namespace and address
         assert lab.host_exec(host.name, ["hostname"]).stdout.strip() == host.name
         addrs = lab.host_exec(host.name, ["ip", "-o", "-4", "addr", "show"]).stdout
-        assert f"{host.address}/30" in addrs
+        assert f"{host.address}/24" in addrs
         assert lab.power(host.name, "status") == "Chassis Power is on"
 
 
@@ -72,7 +72,7 @@ def test_crashed_host_is_fenced_through_its_bmc_and_comes_back(lab: ClusterLab) 
     t_kill = time.time()
     lab.kill_host(victim.name)  # the chassis stays powered: fencing must power-cycle it
 
-    history = FenceHistory()
+    history = FenceHistory(lab.runner())
     fenced = lab.wait_for(
         lambda: [e for e in successes_since(history.events(), t_kill) if e.target == victim.name],
         timeout=30,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from labs.e2e_lab import INSTANCEHA, E2ELab, nova_host
+from labs.e2e_lab import E2ELab, nova_host
 from labs.nova_lab import FLAVOR_PLAIN, IMAGE_PLAIN
 from labs.op_bounds import check_action_bounds
 from labs.timeline import (
@@ -100,16 +100,11 @@ def recover(observer: Observer, hosts: list[str]) -> Timeline:
     return timeline
 
 
-def instanceha(lab: E2ELab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["/usr/bin/python3", str(INSTANCEHA), *args], capture_output=True,
-                          text=True, check=False, timeout=120)  # fmt: skip
-
-
 def test_cli_sees_the_live_lab(lab: E2ELab) -> None:
     inventory = str(lab.work / "inventory.yaml")
-    check = instanceha(lab, "check", "-i", inventory)
+    check = lab.instanceha("check", "-i", inventory)
     assert check.returncode == 0, check.stdout + check.stderr
-    status = instanceha(lab, "status", "-i", inventory, "--json")
+    status = lab.instanceha("status", "-i", inventory, "--json")
     assert status.returncode == 0, status.stderr
     rows = {row["node"]: row for row in json.loads(status.stdout)}
     assert sorted(rows) == ["comp1", "comp2", "comp3"]
@@ -117,7 +112,7 @@ def test_cli_sees_the_live_lab(lab: E2ELab) -> None:
         row = rows[f"comp{index}"]
         assert row["nova_host"] == nova_host(index)
         assert "online" in row["pacemaker"] and "up" in row["nova"], row
-    refused = instanceha(lab, "evacuate", "comp1")
+    refused = lab.instanceha("evacuate", "comp1")
     assert refused.returncode == 6, refused.stdout + refused.stderr  # neither fenced nor down
     request = lab.request(1)
     assert request is None or request.startswith("done:"), "a refused evacuation records nothing"
@@ -323,16 +318,10 @@ def test_mass_failure_guard_holds_until_released(lab: E2ELab) -> None:
             request = lab.request(int(node.removeprefix("comp")))
             assert request is not None and request.startswith("requested:"), request
         inventory = str(lab.work / "inventory.yaml")
-        status = subprocess.run(
-            ["/usr/bin/python3", str(INSTANCEHA), "status", "-i", inventory, "--no-nova"],
-            capture_output=True, text=True, check=False, timeout=60,
-        )  # fmt: skip
+        status = lab.instanceha("status", "-i", inventory, "--no-nova", timeout=60)
         assert "HELD (mass failure" in status.stdout, status.stdout + status.stderr
         for node in held:
-            subprocess.run(
-                ["/usr/bin/python3", str(INSTANCEHA), "evacuate", node, "--release"],
-                check=True, timeout=60,
-            )  # fmt: skip
+            lab.instanceha("evacuate", node, "--release", check=True, timeout=60)
         t = recover(observer, ["comp1", "comp2"])
         for node in held:
             held_at, released_at, started_at = (

@@ -1,12 +1,15 @@
 """Python driver of the live cluster lab (``lab/cluster/lab.sh``).
 
-One controller (``ctl1``: corosync + pacemakerd) and N compute hosts
-``comp1..compN``; each host is a network namespace running pacemaker-remoted,
-powered by its own ipmi_sim BMC on 127.0.0.1 (power off kills the host, power
-on boots it). See ``lab/cluster/README.md``.
+One or three controllers (``ctl1..ctlC``: corosync + pacemakerd) and N compute
+hosts ``comp1..compN``. Every node is a network namespace on the lab's bridge
+(a controller also has its own mount and UTS namespaces; a host runs
+pacemaker-remoted), powered by its own ipmi_sim BMC on the bridge's root-side
+address (power off kills the node, power on boots it). Cluster CLIs run inside
+a controller (:meth:`ClusterLab.run`, :meth:`ClusterLab.runner`). See
+``lab/cluster/README.md``.
 
-    with ClusterLab(hosts=2) as lab:
-        lab.configure_remote_nodes(fencing="fence_ipmilan")
+    with ClusterLab(hosts=2, controllers=3) as lab:
+        lab.configure_remote_nodes(fencing="fence_ipmilan", controller_fencing="fence_ipmilan")
         lab.wait_for(lambda: lab.crm_mon().node("comp1").online, 30, "comp1 online")
         lab.kill_host("comp1")
 
@@ -16,18 +19,20 @@ says why the lab cannot run here.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from instanceha.cluster.runner import CommandTimeout, RunResult
 from labs.locks import exclusive_lock
@@ -39,6 +44,7 @@ __all__ = [
     "ClusterStatus",
     "LabError",
     "LabHost",
+    "NodeRunner",
     "NodeStatus",
     "ResourceStatus",
     "unavailable_reason",
@@ -47,13 +53,16 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 LAB_SCRIPT = REPO / "lab" / "cluster" / "lab.sh"
 INSTALL_SCRIPT = REPO / "lab" / "cluster" / "install.sh"
+LOOPBACK_BRIDGE = REPO / "lab" / "cluster" / "loopback_bridge.py"
 DEFAULT_LAB_DIR = Path("/var/lib/instanceha-lab/cluster")
 REMOTED = Path("/var/lib/instanceha-lab/remote-root/usr/sbin/pacemaker-remoted")
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
-REQUIRED_TOOLS = ("corosync", "pacemakerd", "cibadmin", "crm_mon", "pcs", "ipmi_sim", "ipmitool")
+REQUIRED_TOOLS = (
+    "corosync", "pacemakerd", "cibadmin", "crm_mon", "pcs", "ipmi_sim", "ipmitool", "iptables",
+)
 
 T = TypeVar("T")
 
@@ -83,17 +92,18 @@ def unavailable_reason(*, install: bool = True) -> str | None:
     if reason is None and not REMOTED.exists():
         reason = f"{REMOTED} missing (run lab/cluster/install.sh)"
     for daemon in ("corosync", "pacemakerd"):
-        if reason is None and _running(daemon, _recorded_pid(DEFAULT_LAB_DIR / f"{daemon}.pid")):
+        if reason is None and _running(daemon, _recorded_pids(daemon)):
             reason = f"a {daemon} not started by the lab is running on this machine"
     return reason
 
 
-def _recorded_pid(path: Path) -> int | None:
-    """The pid a lab recorded (a leftover lab is stopped by ``ClusterLab.start``)."""
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
+def _recorded_pids(daemon: str) -> set[int]:
+    """The pids a lab recorded for ``daemon`` (a leftover lab is stopped by ``start``)."""
+    pids = set()
+    for path in DEFAULT_LAB_DIR.glob(f"hosts/ctl*/{daemon}.pid"):
+        with suppress(OSError, ValueError):
+            pids.add(int(path.read_text().strip()))
+    return pids
 
 
 def _privilege_problem() -> str | None:
@@ -121,10 +131,10 @@ def _install() -> str | None:
     return None
 
 
-def _running(comm: str, ignore: int | None = None) -> bool:
+def _running(comm: str, ignore: set[int]) -> bool:
     """Whether a live (non-zombie) process with this command name exists (except ``ignore``)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        if ignore is not None and stat.parent.name == str(ignore):
+        if int(stat.parent.name) in ignore:
             continue
         try:
             text = stat.read_text()
@@ -138,7 +148,8 @@ def _running(comm: str, ignore: int | None = None) -> bool:
 
 @dataclass(frozen=True)
 class LabHost:
-    """One compute host: its node name, namespace, address and BMC."""
+    """One lab node (a controller ``ctlN`` or a compute host ``compN``): its node name,
+    namespace, address on the lab's bridge (``gateway``: the bridge's root-side address) and BMC."""
 
     index: int
     name: str
@@ -151,6 +162,21 @@ class LabHost:
     bmc_password_file: Path
     bmc_password_script: Path
     dir: Path
+
+    @property
+    def is_controller(self) -> bool:
+        """Whether this is a full cluster node (corosync + pacemakerd)."""
+        return self.name.startswith("ctl")
+
+    @property
+    def pacemaker_log(self) -> Path:
+        """A controller's pacemaker.log (its own daemons and the agents they run)."""
+        return self.dir / "pacemaker.log"
+
+    @property
+    def pengine_dir(self) -> Path:
+        """A controller's saved scheduler inputs (its /var/lib/pacemaker/pengine)."""
+        return self.dir / "var-lib-pacemaker" / "pengine"
 
     @property
     def power_log(self) -> Path:
@@ -192,6 +218,13 @@ class LabHost:
         }
 
 
+def _pick(nodes: Sequence[LabHost], which: str | int) -> LabHost:
+    for n in nodes:
+        if which in (n.name, n.index):
+            return n
+    raise KeyError(which)
+
+
 @dataclass(frozen=True)
 class NodeStatus:
     """A node as ``crm_mon --output-as=xml`` shows it."""
@@ -224,6 +257,8 @@ class ClusterStatus:
     nodes: dict[str, NodeStatus]
     resources: dict[str, ResourceStatus]
     xml: str
+    #: whether the partition of the controller that answered has quorum
+    quorate: bool = False
 
     def node(self, name: str) -> NodeStatus:
         """The node called ``name`` (KeyError when unknown)."""
@@ -292,25 +327,27 @@ class ClusterStatus:
                 failed=r.get("failed") == "true",
                 nodes=tuple(x.get("name", "") for x in r.iterfind("node")),
             )
-        return cls(dc=dc, nodes=nodes, resources=resources, xml=text)
+        quorate = dc_el is not None and dc_el.get("with_quorum") == "true"
+        return cls(dc=dc, nodes=nodes, resources=resources, xml=text, quorate=quorate)
 
 
-class HostRunner:
-    """An :class:`instanceha.cluster.runner.Runner` that runs inside a lab host.
+class NodeRunner:
+    """An :class:`instanceha.cluster.runner.Runner` that runs inside a lab node.
 
-    Commands see what an agent on that Pacemaker Remote node sees: the host's
-    network namespace (pacemaker-remoted's IPC proxy), mount and UTS namespace.
+    Commands see what an agent on that node sees: on a compute host, the host's
+    network namespace (pacemaker-remoted's IPC proxy), mount and UTS namespace; on a
+    controller, that controller's daemons. ``prefix()`` is asked at every call, so a
+    runner without a fixed node follows the powered controllers.
     """
 
-    def __init__(self, lab: ClusterLab, host: str, env: dict[str, str] | None = None) -> None:
-        self._lab = lab
-        self._host = host
+    def __init__(self, prefix: Callable[[], list[str]], env: dict[str, str] | None = None) -> None:
+        self._prefix = prefix
         self._env = env or {}
 
     def run(self, argv: Sequence[str], *, timeout: float) -> RunResult:
-        """Run ``argv`` in the host; see the Runner protocol."""
+        """Run ``argv`` in the node; see the Runner protocol."""
         prefix = [f"{k}={v}" for k, v in self._env.items()]
-        full = [*self._lab.host_prefix(self._host), "env", f"PATH={CLEAN_PATH}", *prefix, *argv]
+        full = [*self._prefix(), "env", f"PATH={CLEAN_PATH}", *prefix, *argv]
         try:
             res = subprocess.run(
                 full,
@@ -329,12 +366,18 @@ class ClusterLab:
     """Start, drive and stop the live cluster lab."""
 
     def __init__(
-        self, hosts: int = 2, *, lab_dir: Path | None = None, env: dict[str, str] | None = None
+        self,
+        hosts: int = 2,
+        *,
+        controllers: int = 1,
+        lab_dir: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.nhosts = hosts
+        self.ncontrollers = controllers
         self.lab_dir = lab_dir or DEFAULT_LAB_DIR
         self._env = {**os.environ, "CLUSTER_LAB_DIR": str(self.lab_dir), **(env or {})}
-        self._hosts: list[LabHost] = []
+        self._nodes: list[LabHost] = []
         self.timings: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------
@@ -359,15 +402,15 @@ class ClusterLab:
         return res
 
     def start(self, *, wait: bool = True) -> ClusterLab:
-        """Start the cluster and the hosts (and wait for ctl1 to be online)."""
+        """Start the controllers and the hosts (and wait for every controller to be online)."""
         t0 = time.monotonic()
         if (self.lab_dir / "lab.env").exists():
             self.lab_sh("stop", timeout=300)  # leftovers of an interrupted run (by recorded pid)
         t0 = time.monotonic()
         try:
-            self.lab_sh("start", str(self.nhosts))
+            self.lab_sh("start", str(self.nhosts), str(self.ncontrollers))
             self.timings["start"] = time.monotonic() - t0
-            self._load_hosts()
+            self._load_nodes()
             if wait:
                 self.wait_online()
                 self.timings["online"] = time.monotonic() - t0
@@ -404,56 +447,66 @@ class ClusterLab:
         self.stop()
 
     def wait_online(self, timeout: float = 60) -> None:
-        """Wait until the controller is online (``lab.sh wait-online``)."""
+        """Wait until every powered controller is online (``lab.sh wait-online``)."""
         self.lab_sh("wait-online", str(int(timeout)), timeout=timeout + 10)
 
     def cluster_stop(self) -> None:
-        """Stop pacemakerd and corosync only (CIB on disk and hosts are kept)."""
+        """Stop pacemakerd and corosync on every controller (CIBs on disk and hosts are kept)."""
         self.lab_sh("cluster-stop", timeout=300)
 
     def cluster_start(self, *, wait: bool = True) -> None:
-        """Start corosync and pacemakerd again from the persisted CIB."""
+        """Start corosync and pacemakerd again on every controller from its persisted CIB."""
         self.lab_sh("cluster-start")
         if wait:
             self.wait_online()
 
-    def _load_hosts(self) -> None:
+    def _load_nodes(self) -> None:
         env = dict(
             line.split("=", 1) for line in self.lab_sh("env").stdout.splitlines() if "=" in line
         )
-        n = int(env["NHOSTS"])
-        self._hosts = [
+        self._nodes = [
             LabHost(
-                index=i,
-                name=f"comp{i}",
-                netns=f"ihacl-comp{i}",
-                address=f"{env['LAB_NET']}.{i}.2",
-                gateway=f"{env['LAB_NET']}.{i}.1",
+                index=int("".join(ch for ch in name if ch.isdigit())),
+                name=name,
+                netns=env[f"NODE_{name}_NETNS"],
+                address=env[f"NODE_{name}_ADDR"],
+                gateway=env["BRIDGE_ADDR"],
                 bmc_address=env["BMC_ADDRESS"],
-                bmc_port=int(env["BMC_PORT_BASE"]) + i,
+                bmc_port=int(env[f"NODE_{name}_BMC_PORT"]),
                 bmc_user=env["BMC_USER"],
                 bmc_password_file=Path(env["BMC_PASSWORD_FILE"]),
                 bmc_password_script=Path(env["BMC_PASSWORD_SCRIPT"]),
-                dir=self.lab_dir / "hosts" / f"comp{i}",
+                dir=self.lab_dir / "hosts" / name,
             )
-            for i in range(1, n + 1)
+            for name in env["NODES"].strip('"').split()
         ]
 
-    # -- hosts -------------------------------------------------------------------
+    # -- nodes -------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[LabHost]:
+        """Every node: the controllers, then the compute hosts."""
+        if not self._nodes:
+            self._load_nodes()
+        return list(self._nodes)
 
     @property
     def hosts(self) -> list[LabHost]:
         """The compute hosts, comp1 first."""
-        if not self._hosts:
-            self._load_hosts()
-        return list(self._hosts)
+        return [n for n in self.nodes if not n.is_controller]
+
+    @property
+    def controllers(self) -> list[LabHost]:
+        """The controllers, ctl1 first."""
+        return [n for n in self.nodes if n.is_controller]
 
     def host(self, which: str | int) -> LabHost:
-        """A host by node name (``comp2``) or number (``2``)."""
-        for h in self.hosts:
-            if which in (h.name, h.index):
-                return h
-        raise KeyError(which)
+        """A compute host by node name (``comp2``) or number (``2``)."""
+        return _pick(self.hosts, which)
+
+    def controller(self, which: str | int) -> LabHost:
+        """A controller by node name (``ctl2``) or number (``2``)."""
+        return _pick(self.controllers, which)
 
     def _pid(self, host: LabHost, what: str) -> int | None:
         try:
@@ -471,8 +524,13 @@ class ClusterLab:
         return self._pid(self.host(which), "remoted")
 
     def powered_on(self, which: str | int) -> bool:
-        """Whether the host's BMC reports power on (its host-run.sh is alive)."""
-        return self._pid(self.host(which), "host") is not None
+        """Whether the node's BMC reports power on (its host-run.sh is alive); a number names
+        a compute host."""
+        return self._pid(self._node(which), "host") is not None
+
+    def _node(self, which: str | int) -> LabHost:
+        """A node by name (``ctl1``, ``comp2``) or a compute host by number."""
+        return _pick(self.nodes, which) if isinstance(which, str) else self.host(which)
 
     def host_prefix(self, which: str | int) -> list[str]:
         """argv prefix that runs a command inside the host's namespaces."""
@@ -495,9 +553,10 @@ class ClusterLab:
             stdin=subprocess.DEVNULL,
         )
 
-    def host_runner(self, which: str | int, env: dict[str, str] | None = None) -> HostRunner:
+    def host_runner(self, which: str | int, env: dict[str, str] | None = None) -> NodeRunner:
         """A cluster ``Runner`` executing inside the host (optionally with extra env)."""
-        return HostRunner(self, self.host(which).name, env)
+        name = self.host(which).name
+        return NodeRunner(lambda: self.host_prefix(name), env)
 
     def kill_host(self, which: str | int) -> None:
         """Crash the host's OS: SIGKILL its processes; the BMC still reports power on."""
@@ -515,9 +574,81 @@ class ClusterLab:
         """``ipmitool chassis power ACTION`` against the host's BMC; returns its output."""
         return self.lab_sh("power", str(self.host(which).index), action).stdout.strip()
 
+    def cut_host(self, which: str | int) -> None:
+        """Take the host's link to the bridge down: it keeps running, its BMC stays reachable."""
+        self.lab_sh("cut-host", str(self.host(which).index))
+
+    def restore_host(self, which: str | int) -> None:
+        """Bring the host's link up again."""
+        self.lab_sh("restore-host", str(self.host(which).index))
+
     def add_extra_command(self, which: str | int, command: str) -> None:
-        """Run ``command`` in the host's process group from its next power-on."""
-        self.lab_sh("add-extra", str(self.host(which).index), command)
+        """Run ``command`` in the node's process group from its next power-on."""
+        self.lab_sh("add-extra", self._node(which).name, command)
+
+    # -- controllers ---------------------------------------------------------------
+
+    def ctl_power(self, which: str | int, action: str) -> str:
+        """``ipmitool chassis power ACTION`` against the controller's BMC; returns its output."""
+        return self.lab_sh("ctl-power", self.controller(which).name, action).stdout.strip()
+
+    def kill_ctl(self, which: str | int) -> None:
+        """Crash the controller's OS: SIGKILL its processes; the BMC still reports power on."""
+        self.lab_sh("kill-ctl", self.controller(which).name)
+
+    def isolate_ctl(self, which: str | int) -> None:
+        """Partition: the controller and the other controllers drop each other's packets."""
+        self.lab_sh("isolate-ctl", self.controller(which).name)
+
+    def rejoin_ctl(self, which: str | int) -> None:
+        """End the controller's partition."""
+        self.lab_sh("rejoin-ctl", self.controller(which).name)
+
+    def isolated(self, which: str | int) -> bool:
+        """Whether the controller is cut off by :meth:`isolate_ctl`."""
+        return (self.controller(which).dir / "isolated").exists()
+
+    def ctl_up(self, which: str | int) -> bool:
+        """Whether the controller's OS runs (its namespace holder lives)."""
+        return self._pid(self.controller(which), "holder") is not None
+
+    def default_controller(self) -> LabHost:
+        """The first controller whose pacemakerd runs and which is not isolated, else the first
+        one whose OS runs; LabError when every controller is down."""
+        up = [c for c in self.controllers if self.ctl_up(c.name)]
+        for c in up:
+            if self._pid(c, "pacemakerd") is not None and not self.isolated(c.name):
+                return c
+        if not up:
+            raise LabError("no controller is up")
+        return up[0]
+
+    def ctl_prefix(self, which: str | int | None = None) -> list[str]:
+        """argv prefix that runs a command inside a controller's namespaces (net, mount, uts);
+        default: :meth:`default_controller`."""
+        c = self.default_controller() if which is None else self.controller(which)
+        pid = self._pid(c, "holder")
+        if pid is None:
+            raise LabError(f"{c.name} is down")
+        return ["nsenter", f"--target={pid}", "--net", "--mount", "--uts", "--"]
+
+    def runner(
+        self, node: str | int | None = None, env: dict[str, str] | None = None
+    ) -> NodeRunner:
+        """A cluster ``Runner`` executing inside a controller (default: the one :meth:`run` picks
+        at each call)."""
+        return NodeRunner(lambda: self.ctl_prefix(node), env)
+
+    def listen_in(self, which: str | int, port: int = 0) -> socket.socket:
+        """A TCP socket listening on 127.0.0.1:``port`` inside the controller's network
+        namespace (what its agents reach on their loopback)."""
+        spec = importlib.util.spec_from_file_location("loopback_bridge", LOOPBACK_BRIDGE)
+        assert spec is not None and spec.loader is not None
+        module: Any = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sock: socket.socket = module.listen_in(self.controller(which).netns, [port])[0]
+        sock.setblocking(True)
+        return sock
 
     # -- cluster -----------------------------------------------------------------
 
@@ -525,13 +656,15 @@ class ClusterLab:
         self,
         argv: Sequence[str],
         *,
+        node: str | int | None = None,
         timeout: float = 60,
         check: bool = True,
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command on the controller with a clean PATH."""
+        """Run a command inside a controller (default: :meth:`default_controller`) with a clean
+        PATH and the lab's environment."""
         res = subprocess.run(
-            list(argv),
+            [*self.ctl_prefix(node), *argv],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -547,10 +680,12 @@ class ClusterLab:
             )
         return res
 
-    def crm_mon(self) -> ClusterStatus:
-        """Parsed ``crm_mon --output-as=xml`` (nodes, attributes, resources)."""
+    def crm_mon(self, node: str | int | None = None) -> ClusterStatus:
+        """Parsed ``crm_mon --output-as=xml`` (nodes, attributes, resources) as a controller
+        sees it."""
         res = self.run(
             ["crm_mon", "--one-shot", "--inactive", "--show-node-attributes", "--output-as=xml"],
+            node=node,
             timeout=30,
         )
         return ClusterStatus.parse(res.stdout)
@@ -632,6 +767,7 @@ class ClusterLab:
         fence_options: Callable[[LabHost], Mapping[str, str]] | None = None,
         reconnect_interval: str = "10s",
         monitor_interval: str = "5s",
+        controller_fencing: str | None = None,
     ) -> None:
         """Create the ``ocf:pacemaker:remote`` connection (+ a fence device) of every host.
 
@@ -641,13 +777,24 @@ class ClusterLab:
         device); ``fence_options(host)`` gives its options, by default
         :meth:`LabHost.fence_ipmilan_options` (fits any agent with the standard
         ``ip``/``ipport``/``username``/``password_script`` options).
+        ``controller_fencing`` adds the same kind of device ``fence-ctlN`` for every
+        controller (kept off its own target), so the survivors power off a lost one.
         """
         options = fence_options or LabHost.fence_ipmilan_options
         existing = set(self.crm_mon().resources)
         todo = [h for h in self.hosts if h.name not in existing]
-        if not todo:
+        ctl_todo = [
+            c for c in self.controllers
+            if controller_fencing is not None and f"fence-{c.name}" not in existing
+        ]  # fmt: skip
+        if not todo and not ctl_todo:
             return
         with self.offline_cib() as cib:
+            for c in ctl_todo:
+                assert controller_fencing is not None
+                self._create_fence_device(cib, c, controller_fencing, options(c))
+                self.pcs("constraint", "location", f"fence-{c.name}", "avoids", c.name,
+                         cib_file=cib)  # fmt: skip
             for h in todo:
                 self.pcs(
                     "resource",
@@ -664,18 +811,15 @@ class ClusterLab:
                     cib_file=cib,
                 )
                 if fencing is not None:
-                    opts = [f"{k}={v}" for k, v in options(h).items()]
-                    self.pcs(
-                        "stonith",
-                        "create",
-                        f"fence-{h.name}",
-                        fencing,
-                        *opts,
-                        "op",
-                        "monitor",
-                        "interval=60s",
-                        cib_file=cib,
-                    )
+                    self._create_fence_device(cib, h, fencing, options(h))
+
+    def _create_fence_device(
+        self, cib: Path, node: LabHost, agent: str, options: Mapping[str, str]
+    ) -> None:
+        """``fence-<node>``: ``agent`` with ``options``, monitored every minute (``pcs -f``)."""
+        opts = [f"{k}={v}" for k, v in options.items()]
+        self.pcs("stonith", "create", f"fence-{node.name}", agent, *opts,
+                 "op", "monitor", "interval=60s", cib_file=cib)  # fmt: skip
 
     def settle(self, timeout: float = 60) -> None:
         """Wait until the cluster has no pending actions (``crm_resource --wait``)."""

@@ -13,6 +13,12 @@ BMC whose power-off kills everything the host runs) becomes the Nova lab's ``com
 * the Nova lab lets go of ``computeN`` (``compute_ctl.sh release``): from then on only
   ``ocf:instanceha:NovaCompute`` on ``compN`` starts it.
 
+Every controller ``ctlN`` (one, or three with ``controllers=3``) gets the same
+``loopback_bridge.py``, so what our agents run there (NovaEvacuate's worker, fence_nova, the
+post-fence alert, the ``instanceha`` CLI through :meth:`E2ELab.instanceha`) reaches the Nova lab
+on its own 127.0.0.1. With more than one controller the inventory lists each with its BMC, so
+the rendered configuration fences a lost controller.
+
 The configuration is what an admin gets: an inventory (:meth:`E2ELab.inventory`) rendered by
 ``instanceha cib render --pcs`` and applied with ``pcs -f`` + ``cib-push``. Node ``compN`` maps
 to Nova host ``computeN`` through the inventory's ``nova_host`` (rendered as ``host_map``).
@@ -33,7 +39,7 @@ from typing import Any
 
 from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE, HOLD_ATTRIBUTE
 from labs.agents import install_project
-from labs.cluster_lab import ClusterLab, ClusterStatus
+from labs.cluster_lab import ClusterLab, ClusterStatus, LabHost
 from labs.nova_lab import LabError, NovaLab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +70,7 @@ class E2ELab:
 
     nova: NovaLab
     hosts: int = 3
+    controllers: int = 1
     poll_interval: int = 1
     max_parallel: int = 20
     mass_failure_hosts: int = 0
@@ -79,7 +86,12 @@ class E2ELab:
         )
         self.cluster = ClusterLab(
             hosts=self.hosts,
-            env={"CLUSTER_LAB_HOSTNAME_PREFIX": "compute", "HOST_EXTRA_CMD": bridge},
+            controllers=self.controllers,
+            env={
+                "CLUSTER_LAB_HOSTNAME_PREFIX": "compute",
+                "HOST_EXTRA_CMD": bridge,
+                "CTL_EXTRA_CMD": bridge,
+            },
         )
 
     # -- paths -------------------------------------------------------------------
@@ -142,23 +154,18 @@ class E2ELab:
         clouds = str(self.nova.clouds_yaml)
         venv = self.nova.venv
         etc = self.nova.run_dir / "etc"
-        computes = []
-        for h in self.cluster.hosts:
-            computes.append(
-                {
-                    "name": h.name,
-                    "address": h.address,
-                    "nova_host": nova_host(h.index),
-                    "bmc": {
-                        "address": h.bmc_address,
-                        "port": h.bmc_port,
-                        "password_script": str(h.bmc_password_script),
-                    },
-                }
-            )
+        computes = [
+            {"name": h.name, "address": h.address, "nova_host": nova_host(h.index), "bmc": _bmc(h)}
+            for h in self.cluster.hosts
+        ]
+        # a single controller cannot be fenced by anyone: no device for it
+        controllers = [
+            {"name": c.name, **({"bmc": _bmc(c)} if self.controllers > 1 else {})}
+            for c in self.cluster.controllers
+        ]
         return {
             "cloud": "instanceha-lab",
-            "controllers": ["ctl1"],
+            "controllers": controllers,
             "remote": {
                 "reconnect_interval": "10s",
                 "monitor_interval": "5s",
@@ -199,8 +206,8 @@ class E2ELab:
         inventory = self.work / "inventory.yaml"
         inventory.write_text(json.dumps(self.inventory(), indent=2))  # YAML is a JSON superset
         script = self.work / "setup.sh"
-        run(["/usr/bin/python3", str(INSTANCEHA), "cib", "render", "-i", str(inventory), "--pcs",
-             "-o", str(script)], timeout=300)  # fmt: skip
+        self.instanceha("cib", "render", "-i", str(inventory), "--pcs", "-o", str(script),
+                        check=True, timeout=300)  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="e2e-cib-") as tmp:
             cib = Path(tmp) / "cib.xml"
             self.cluster.pcs("cluster", "cib", str(cib))
@@ -225,6 +232,14 @@ class E2ELab:
             lambda: all(self.nova_service_ok(i) for i in range(1, self.hosts + 1)),
             timeout,
         )
+
+    def instanceha(
+        self, *args: str, check: bool = False, timeout: float = 120, node: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The ``instanceha`` CLI of this tree, run on a controller (default: the lab driver's
+        choice) as an admin would."""
+        return self.cluster.run(["/usr/bin/python3", str(INSTANCEHA), *args], node=node,
+                                check=check, timeout=timeout)  # fmt: skip
 
     # -- observation ---------------------------------------------------------------
 
@@ -274,9 +289,10 @@ class E2ELab:
         )
 
 
-def run(argv: list[str], timeout: float = 120) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        tail = done.stderr.strip()[-2000:]
-        raise LabError(f"{' '.join(argv)} failed ({done.returncode}): {tail}")
-    return done.stdout
+def _bmc(node: LabHost) -> dict[str, Any]:
+    """A node's ``bmc`` entry of the inventory (user and options from ``bmc_defaults``)."""
+    return {
+        "address": node.bmc_address,
+        "port": node.bmc_port,
+        "password_script": str(node.bmc_password_script),
+    }

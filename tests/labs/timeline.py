@@ -110,7 +110,7 @@ class Observer:
         self.timeline = Timeline(time.time())
         self._seen: dict[tuple[str, str], object] = {}
         self._arrived: set[str] = set()
-        self._fence_history = FenceHistory()
+        self._fence_history = FenceHistory(cluster.runner())
         self._fencings_seen: set[tuple[str, str, str, float | None]] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
