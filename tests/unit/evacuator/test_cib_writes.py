@@ -25,7 +25,7 @@ from instanceha.cluster.attribute_names import (
     RESULT_ATTRIBUTE,
 )
 from instanceha.evacuator.worker import Evacuator, EvacuatorSettings
-from unit.evacuator.test_worker import REQ, _lab, _until, _worker
+from unit.evacuator.test_worker import REQ, T0, _lab, _until, _worker
 
 
 class CountingAttributes(MemoryAttributes):
@@ -63,7 +63,7 @@ def test_an_evacuation_writes_progress_as_transient_and_the_rest_rarely(tmp_path
     servers = [nova.add_server("comp1", status="SHUTOFF" if i % 4 == 0 else "ACTIVE").id
                for i in range(16)]
     nova.kill_compute("comp1")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     attrs.changes.clear()  # fence_nova's write
     worker = _slow_renewal(_worker(nova, attrs, tmp_path))
     worker.settings = replace(worker.settings, progress_every=0.0,
@@ -92,7 +92,7 @@ def test_a_permanent_progress_left_by_an_older_version_is_withdrawn(tmp_path: Pa
     nova.add_server("comp1")
     nova.kill_compute("comp1")
     attrs.set("comp1", PROGRESS_ATTRIBUTE, "complete")  # from the last incident
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     worker = _worker(nova, attrs, tmp_path)
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
     assert attrs.get("comp1", PROGRESS_ATTRIBUTE) is None
@@ -112,7 +112,7 @@ def _running(worker: Evacuator, node: str) -> threading.Event:
 def test_a_running_claim_is_renewed_only_once_it_is_old(tmp_path: Path, age: float) -> None:
     nova, attrs = _lab(), CountingAttributes()
     worker = _slow_renewal(_worker(nova, attrs, tmp_path))
-    claim = EvacuationRequest.in_progress("ctl1", time.time() - age)
+    claim = EvacuationRequest.in_progress("ctl1", T0 - age)
     attrs.set("comp1", REQ, claim.encode())
     attrs.changes.clear()
     end = _running(worker, "comp1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from fakes.fake_nova import FakeNova
 from fakes.memory_cib import MemoryAttributes
-from instanceha.clock import SystemClock
+from instanceha.clock import FakeClock
 from instanceha.cluster import EvacuationRequest, FenceEvent, FenceState, NodeInfo
 from instanceha.cluster.attribute_names import (
     HOLD_ATTRIBUTE,
@@ -59,14 +58,26 @@ class History:
         return self.list
 
 
-def _lab(hosts: int = 4) -> FakeNova:
-    nova = FakeNova(SystemClock(), step_seconds=0.01)
+#: When every test starts, on its lab's fake clock (the worker and its engine share it).
+T0 = 1_800_000_000.0
+
+
+class Lab(FakeNova):
+    """The fake Nova on a fake clock that the worker shares: nothing here sleeps for real."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock(T0)
+        super().__init__(self.clock, step_seconds=0.01)
+
+
+def _lab(hosts: int = 4) -> Lab:
+    nova = Lab()
     for i in range(1, hosts + 1):
         nova.add_compute(f"comp{i}")
     return nova
 
 
-def _worker(nova: FakeNova, attrs: MemoryAttributes, tmp: Path, *, owner: str = "ctl1",
+def _worker(nova: Lab, attrs: MemoryAttributes, tmp: Path, *, owner: str = "ctl1",
             guard: GuardConfig | None = None, history: History | None = None,
             hosts: int = 4, transient: MemoryAttributes | None = None) -> Evacuator:
     settings = EvacuatorSettings(
@@ -78,17 +89,26 @@ def _worker(nova: FakeNova, attrs: MemoryAttributes, tmp: Path, *, owner: str = 
     return Evacuator(settings, lambda: nova, HostMap(), attributes=attrs,
                      nodes=Nodes([f"comp{i}" for i in range(1, hosts + 1)]),  # type: ignore[arg-type]
                      history=history or History(),  # type: ignore[arg-type]
-                     transient=transient if transient is not None else MemoryAttributes())
+                     transient=transient if transient is not None else MemoryAttributes(),
+                     clock=nova.clock)
 
 
-def _until(predicate: Callable[[], bool], worker: Evacuator, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _until(predicate: Callable[[], bool], worker: Evacuator, passes: int = 400) -> None:
+    """Run passes until ``predicate`` holds: between two, the poll interval goes by on the fake
+    clock and each evacuation running in its thread ends (a bounded wait, never a sleep)."""
+    for _ in range(passes):
         worker.run_pass()
         if predicate():
             return
-        time.sleep(0.05)
+        worker.clock.sleep(worker.settings.poll_interval)
+        _settle(worker)
     raise AssertionError("condition not reached")
+
+
+def _settle(worker: Evacuator, timeout: float = 10) -> None:
+    """Wait for the evacuations running in their threads to end."""
+    for thread in list(worker._running.values()):
+        thread.join(timeout)
 
 
 def _evacuate_calls(nova: FakeNova) -> dict[str, int]:
@@ -103,7 +123,7 @@ def test_a_request_is_evacuated_completed_and_reported(tmp_path: Path) -> None:
     nova, attrs = _lab(), MemoryAttributes()
     servers = [nova.add_server("comp1", status=s).id for s in ("ACTIVE", "SHUTOFF", "ACTIVE")]
     nova.kill_compute("comp1")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     worker = _worker(nova, attrs, tmp_path)
     _until(lambda: attrs.get("comp1", REQ, ).startswith("done:"), worker)  # type: ignore[union-attr]
     assert _evacuate_calls(nova) == {sid: 1 for sid in servers}
@@ -122,7 +142,7 @@ def test_a_dead_controllers_claim_is_taken_over_without_duplicates(tmp_path: Pat
     nova.force_down("comp1")
     for sid in servers[:3]:  # the dead evacuator got half of them going
         nova.evacuate(sid)
-    stale = EvacuationRequest.in_progress("ctl-dead", time.time() - 30).encode()
+    stale = EvacuationRequest.in_progress("ctl-dead", T0 - 30).encode()
     attrs.set("comp1", REQ, stale)
     worker = _worker(nova, attrs, tmp_path, owner="ctl2")
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
@@ -131,7 +151,7 @@ def test_a_dead_controllers_claim_is_taken_over_without_duplicates(tmp_path: Pat
 
 def test_stop_releases_claims_for_prompt_resumption(tmp_path: Path) -> None:
     nova, attrs = _lab(), MemoryAttributes()
-    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl1", time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl1", T0).encode())
     _worker(nova, attrs, tmp_path).release_all()
     assert (attrs.get("comp1", REQ) or "").startswith("requested:")
 
@@ -141,22 +161,22 @@ def test_mass_failure_guard_holds_until_released(tmp_path: Path) -> None:
     for host in ("comp1", "comp2", "comp3"):
         nova.add_server(host)
         nova.kill_compute(host)
-        attrs.set(host, REQ, EvacuationRequest.requested(time.time()).encode())
+        attrs.set(host, REQ, EvacuationRequest.requested(T0).encode())
     worker = _worker(nova, attrs, tmp_path, guard=GuardConfig(max_hosts=2, window=600))
     for _ in range(5):
         worker.run_pass()
-        time.sleep(0.05)
+        worker.clock.sleep(worker.settings.poll_interval)
     assert _evacuate_calls(nova) == {}
     assert all((attrs.get(h, HOLD_ATTRIBUTE) or "").startswith("held:")
                for h in ("comp1", "comp2", "comp3"))
-    attrs.set("comp2", HOLD_ATTRIBUTE, f"released:{int(time.time())}")
+    attrs.set("comp2", HOLD_ATTRIBUTE, f"released:{int(worker.clock.time())}")
     _until(lambda: (attrs.get("comp2", REQ) or "").startswith("done:"), worker)
     assert (attrs.get("comp1", REQ) or "").startswith("requested:")
     assert len(_evacuate_calls(nova)) == 1
 
 
 def _fenced(node: str, ago: float) -> FenceEvent:
-    return FenceEvent(node, "reboot", FenceState.SUCCESS, time.time() - ago)
+    return FenceEvent(node, "reboot", FenceState.SUCCESS, T0 - ago)
 
 
 def test_a_missed_alert_is_caught_from_the_fencing_history(tmp_path: Path) -> None:
@@ -186,7 +206,7 @@ def test_a_new_incident_never_shows_the_previous_result(tmp_path: Path) -> None:
     nova.add_server("comp1")
     nova.kill_compute("comp1")
     attrs.set("comp1", RESULT_ATTRIBUTE, "comp1: 9 evacuated, 0 skipped, 0 failed (last week)")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     worker = _worker(nova, attrs, tmp_path)
     seen: list[str | None] = []
     _until(lambda: seen.append(attrs.get("comp1", RESULT_ATTRIBUTE))  # type: ignore[func-returns-value]
@@ -203,7 +223,7 @@ def test_done_waits_until_nova_lists_no_evacuation_from_the_host_moving(
     nova, attrs = _lab(), MemoryAttributes()
     nova.add_server("comp1")
     nova.kill_compute("comp1")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     listings = {"moving": 3}
     real = nova.list_evacuations
 
@@ -245,7 +265,7 @@ def test_a_pass_returns_a_restarted_host_to_service(tmp_path: Path) -> None:
     nova, attrs, markers = _lab(), MemoryAttributes(), MemoryAttributes()
     nova.add_server("comp1")
     nova.kill_compute("comp1")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     markers.set("comp1", SERVICE_ATTRIBUTE, SERVICE_STARTED)  # left from before the failure
     worker = _worker(nova, attrs, tmp_path, transient=markers)
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
@@ -268,14 +288,15 @@ def test_a_long_evacuation_is_counted_from_its_failure_not_its_claim_renewals(
     nova.add_server("comp2")
     nova.kill_compute("comp2")
     history = History([_fenced("comp1", 3000)])
-    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl2", time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl2", T0).encode())
     worker = _worker(nova, attrs, tmp_path, history=history,
                      guard=GuardConfig(max_hosts=1, window=600))
     worker.settings = replace(worker.settings, stale_after=3600.0)  # ctl2 is alive
     worker.run_pass()
     history.list.clear()  # pacemaker-fenced forgot it
-    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl2", time.time()).encode())
-    attrs.set("comp2", REQ, EvacuationRequest.requested(time.time()).encode())
+    now = worker.clock.time()
+    attrs.set("comp1", REQ, EvacuationRequest.in_progress("ctl2", now).encode())
+    attrs.set("comp2", REQ, EvacuationRequest.requested(now).encode())
     _until(lambda: (attrs.get("comp2", REQ) or "").startswith("done:"), worker)
     assert attrs.get("comp2", HOLD_ATTRIBUTE) is None
     assert _evacuate_calls(nova) and (attrs.get("comp1", REQ) or "").startswith("in-progress:ctl2")
@@ -286,8 +307,8 @@ def test_a_host_released_once_is_held_again_when_it_fails_again(tmp_path: Path) 
     for host in ("comp1", "comp2", "comp3"):
         nova.add_server(host)
         nova.kill_compute(host)
-        attrs.set(host, REQ, EvacuationRequest.requested(time.time()).encode())
-    attrs.set("comp3", HOLD_ATTRIBUTE, f"released:{int(time.time()) - 3600}")  # last failure
+        attrs.set(host, REQ, EvacuationRequest.requested(T0).encode())
+    attrs.set("comp3", HOLD_ATTRIBUTE, f"released:{int(T0) - 3600}")  # last failure
     worker = _worker(nova, attrs, tmp_path, guard=GuardConfig(max_hosts=2, window=600))
     worker.run_pass()
     assert _evacuate_calls(nova) == {}
@@ -313,7 +334,7 @@ def test_every_server_left_behind_is_named_with_its_reason(tmp_path: Path) -> No
     tpm = nova.add_server("comp1", name="tpm-vm", flavor_extra_specs={"hw:tpm_version": "2.0"})
     paused = nova.add_server("comp1", name="paused;vm\nx", status="PAUSED")
     nova.kill_compute("comp1")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     worker = _worker(nova, attrs, tmp_path)
     records, logger = _Records(), logging.getLogger("instanceha.evacuator")
     level = logger.level
@@ -341,7 +362,7 @@ def test_the_list_of_servers_left_behind_is_bounded(tmp_path: Path) -> None:
     for i in range(200):
         nova.add_server("comp1", name=f"vm-{i:03d}-" + "x" * 100, status="PAUSED")
     nova.kill_compute("comp1")
-    attrs.set("comp1", REQ, EvacuationRequest.requested(time.time()).encode())
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
     worker = _worker(nova, attrs, tmp_path)
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
     shown = attrs.get("comp1", NOT_EVACUATED_ATTRIBUTE) or ""
@@ -354,7 +375,7 @@ def test_without_quorum_a_pass_touches_nothing_and_a_running_evacuation_stops(
     nova, attrs = _lab(), MemoryAttributes()
     servers = [nova.add_server("comp1").id for _ in range(3)]
     nova.kill_compute("comp1")
-    request = EvacuationRequest.requested(time.time()).encode()
+    request = EvacuationRequest.requested(T0).encode()
     attrs.set("comp1", REQ, request)
     worker = _worker(nova, attrs, tmp_path)
     worker.nodes.has_quorum = False  # type: ignore[attr-defined]
