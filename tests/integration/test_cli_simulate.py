@@ -42,7 +42,7 @@ def test_compute_failure_with_plan_matches_golden() -> None:
     assert code == 0, err
     doc = json.loads(out)
     assert doc["kind"] == "remote" and doc["injection"].startswith("--op-inject comp1_monitor_")
-    assert doc["fencing"][0]["levels"] == [["fence-ipmi-comp1", "fence-nova"]]
+    assert doc["fencing"][0]["levels"] == [["fence-hold", "fence-ipmi-comp1", "fence-nova"]]
     plan = doc["plan"]
     assert {d["name"] for d in plan["evacuate"]} == {"db-primary", "web-1"}
     assert {d["name"]: d["reason"].split(":")[0] for d in plan["skip"]} == {
