@@ -11,6 +11,8 @@ APT_PACKAGES=(
     python3-libvirt libvirt-daemon-system libvirt-clients
     python3-novaclient python3-keystoneauth1 python3-pyghmi
     ipmitool openipmi iproute2 procps time man-db
+    # tests/integration/test_debian_package.py builds the .deb (debian/control's Build-Depends)
+    build-essential dpkg-dev debhelper dh-python lintian
 )
 # Pinned: a new release of either may add a rule or a check that fails `make lint`.
 PIP_PACKAGES=(ruff==0.17.5 mypy==2.4.1)

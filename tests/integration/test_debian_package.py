@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import site
 import stat
@@ -163,6 +164,15 @@ def test_package_matches_make_install(built: Built, tmp_path: Path) -> None:
     fields = _run(["dpkg-deb", "-f", str(deb), "Depends", "Architecture"]).stdout
     assert "python3-keystoneauth1" in fields and "pacemaker-cli-utils" in fields
     assert "Architecture: all" in fields
+
+
+def test_versions_agree(built: Built) -> None:
+    """debian/changelog, setup.py and ``instanceha.__version__`` name one version."""
+    version = _run(["dpkg-deb", "-f", str(built.deb), "Version"]).stdout.strip()
+    for path, pattern in (("setup.py", r'version="([^"]+)"'),
+                          ("lib/instanceha/__init__.py", r'__version__ = "([^"]+)"')):
+        found = re.search(pattern, (built.source / path).read_text())
+        assert found and found.group(1) == version, f"{path}: not {version}"
 
 
 def test_install_run_agents_and_purge(built: Built) -> None:
