@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from instanceha.cluster.attribute_names import EVACUATE_ATTRIBUTE as REQUEST
+from instanceha.cluster.attribute_names import FENCING_HOLD_ATTRIBUTE as FENCING_HOLD
 from instanceha.cluster.attribute_names import HOLD_ATTRIBUTE as HOLD
 from instanceha.cluster.attribute_names import RESULT_ATTRIBUTE as RESULT
 from instanceha.cluster.history import FenceHistory
@@ -30,6 +31,8 @@ FENCED = "fenced"
 UNFENCED = "unfenced"
 REQUESTED = "requested"
 FORCED_DOWN = "forced-down"
+FENCING_HELD = "fencing-held"
+FENCING_RELEASED = "fencing-released"
 HELD = "held"
 RELEASED = "released"
 EVACUATING = "evacuating"
@@ -240,6 +243,11 @@ class Observer:
             kind = {"requested": REQUESTED, "in-progress": EVACUATING, "done": DONE}.get(state)
             if kind:
                 self.timeline.add(kind, f"{name}: {REQUEST}={request}")
+        fencing_hold = attrs.get(FENCING_HOLD, "").split(":")[0]
+        if self._changed(w, FENCING_HOLD, fencing_hold) and fencing_hold in ("held", "released"):
+            kind, what = (FENCING_HELD, "fencing held by fence_hold") if fencing_hold == "held" \
+                else (FENCING_RELEASED, "fencing hold released by an admin")
+            self.timeline.add(kind, f"{name}: {what}")
         hold = attrs.get(HOLD, "").split(":")[0]
         if self._changed(w, HOLD, hold) and hold in ("held", "released"):
             kind, what = (HELD, "held by the mass-failure guard") if hold == "held" else (

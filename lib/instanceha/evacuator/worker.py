@@ -13,8 +13,11 @@ Each pass (every ``poll_interval`` seconds):
    live host) — this catches an alert that never ran;
 3. apply the mass-failure guard (:mod:`instanceha.evacuator.guard`), each
    failure counted from when it happened (recorded once per failure);
-4. claim each claimable request (``requested``, or a dead owner's stale
-   ``in-progress``) and run the engine for it in its own thread; renew the
+4. claim each claimable request (``requested``; another owner's ``in-progress``
+   once it is ``stale_after`` old, or at once when its owner is a controller the
+   cluster knows is down: offline and clean, i.e. fenced, or stopped after its
+   worker released its claims; a controller lost but not yet fenced may still
+   run its worker) and run the engine for it in its own thread; renew the
    claims of running hosts; a finished run completes the request when every
    protected instance is accounted for and Nova lists no evacuation from the
    host still moving, and gives it back for a later retry otherwise;
@@ -92,6 +95,7 @@ from instanceha.cluster import (
     FenceEvent,
     FenceHistory,
     NodeAttributes,
+    NodeInfo,
     TransientAttributes,
 )
 from instanceha.cluster.attribute_names import (
@@ -217,7 +221,11 @@ class Evacuator:
             return
         requests = self.requests.all()
         published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
-        computes = self._computes(published)
+        nodes = self._cluster_nodes()
+        computes = set(published) | {n.name for n in nodes if n.is_remote}
+        # a claim of a controller the cluster knows is down (fenced, or stopped: its worker
+        # released its claims) is taken over at once instead of after takeover_after
+        gone = {n.name for n in nodes if not n.is_remote and not n.online and not n.unclean}
         events = self._fence_events()
         if self._reconcile_history(events, requests, computes, self.host_map(published)):
             requests = self.requests.all()
@@ -237,7 +245,7 @@ class Evacuator:
         for node, request in sorted(requests.items()):
             if node in verdict.held:
                 continue
-            self._handle(node, request)
+            self._handle(node, request, owner_gone=request.owner in gone)
         self.service_return.run(requests, self.host_map(published))
 
     def _quorate(self) -> bool:
@@ -272,15 +280,14 @@ class Evacuator:
                 self._set(node, FAILED_AT_ATTRIBUTE, value)
         return times
 
-    def _computes(self, published: Mapping[str, str]) -> set[str]:
+    def _cluster_nodes(self) -> list[NodeInfo]:
         try:
-            remote = {n.name for n in self.nodes.remote_nodes()}
+            return self.nodes.nodes()
         except ClusterError as error:
-            _LOG.warning("cannot list remote nodes: %s", error)
-            remote = set()
-        return set(published) | remote
+            _LOG.warning("cannot list the cluster's nodes: %s", error)
+            return []
 
-    def _handle(self, node: str, request: EvacuationRequest) -> None:
+    def _handle(self, node: str, request: EvacuationRequest, *, owner_gone: bool = False) -> None:
         with self._lock:
             running = node in self._running and self._running[node].is_alive()
         if running:
@@ -293,7 +300,7 @@ class Evacuator:
         if self.clock.time() < self._retry_at.get(node, 0.0):
             return
         claimed = self.requests.claim(node, self.settings.owner,
-                                      stale_after=self.settings.stale_after)
+                                      stale_after=0.0 if owner_gone else self.settings.stale_after)
         if claimed is None:
             return
         _LOG.info("claimed evacuation of %s (was %s)", node, request.encode())

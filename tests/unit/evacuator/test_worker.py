@@ -41,10 +41,14 @@ REQ = "instanceha-evacuate"
 class Nodes:
     def __init__(self, remote: list[str]) -> None:
         self.remote = remote
+        self.members: list[NodeInfo] = []
         self.has_quorum = True
 
+    def nodes(self) -> list[NodeInfo]:
+        return [NodeInfo(n, n, "remote", online=False) for n in self.remote] + self.members
+
     def remote_nodes(self) -> list[NodeInfo]:
-        return [NodeInfo(n, n, "remote", online=False) for n in self.remote]
+        return [n for n in self.nodes() if n.is_remote]
 
     def quorate(self) -> bool:
         return self.has_quorum
@@ -388,5 +392,23 @@ def test_without_quorum_a_pass_touches_nothing_and_a_running_evacuation_stops(
     with pytest.raises(NoQuorum):
         journal.save("comp1", {})
     worker.nodes.has_quorum = True  # type: ignore[attr-defined]
+    _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    assert _evacuate_calls(nova) == {sid: 1 for sid in servers}
+
+
+def test_a_fenced_controllers_claim_is_taken_over_at_once(tmp_path: Path) -> None:
+    """Its worker is dead for sure (offline and clean): no need to wait takeover_after."""
+    nova, attrs = _lab(), MemoryAttributes()
+    servers = [nova.add_server("comp1").id for _ in range(2)]
+    nova.kill_compute("comp1")
+    nova.force_down("comp1")
+    fresh = EvacuationRequest.in_progress("ctl2", T0).encode()
+    attrs.set("comp1", REQ, fresh)
+    worker = _worker(nova, attrs, tmp_path, owner="ctl1")
+    down = NodeInfo("ctl2", "2", "member", online=False, unclean=True)
+    worker.nodes.members = [down]  # type: ignore[attr-defined]
+    worker.run_pass()
+    assert attrs.get("comp1", REQ) == fresh, "unclean: maybe still running, wait"
+    worker.nodes.members = [replace(down, unclean=False)]  # type: ignore[attr-defined]
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
     assert _evacuate_calls(nova) == {sid: 1 for sid in servers}
