@@ -14,13 +14,12 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
+from labs.e2e_checks import boot, check_recovered, recover, watch
 from labs.e2e_lab import E2ELab, nova_host
-from labs.nova_lab import FLAVOR_PLAIN, IMAGE_PLAIN
 from labs.op_bounds import check_action_bounds
 from labs.timeline import (
     ALL_INSTANCES,
@@ -35,12 +34,8 @@ from labs.timeline import (
     RELEASED,
     REQUESTED,
     STARTED,
-    Observer,
     Timeline,
-    Watched,
 )
-
-RECOVERY_TIMEOUT = 240
 
 
 @pytest.fixture
@@ -51,53 +46,6 @@ def lab(e2e_lab: E2ELab) -> Iterator[E2ELab]:
     e2e_lab.wait_ready(timeout=180)
     e2e_lab.nova.delete_all_servers()
     check_action_bounds(e2e_lab.cluster)
-
-
-def boot(lab: E2ELab, index: int, active: int = 3) -> tuple[dict[str, str], str]:
-    """Protected servers (ACTIVE + one SHUTOFF) and one unprotected server on compute<index>."""
-    nova = lab.nova
-    ids = nova.boot_servers(index, active, name=f"web{index}")
-    stopped = nova.boot_servers(index, 1, name=f"batch{index}", state="SHUTOFF")
-    plain = nova.boot_servers(index, 1, name=f"scratch{index}", flavor=FLAVOR_PLAIN,
-                              image=IMAGE_PLAIN)  # fmt: skip
-    return {sid: "ACTIVE" for sid in ids} | {sid: "SHUTOFF" for sid in stopped}, plain[0]
-
-
-def back_in_service(t: Timeline, hosts: list[str]) -> bool:
-    return all(t.first(ENABLED, h) and t.first(STARTED, h) for h in hosts)
-
-
-def check_recovered(lab: E2ELab, index: int, servers: dict[str, str], plain: str) -> None:
-    """Every protected server evacuated exactly once and in its state; the plain one stayed."""
-    nova = lab.nova
-    source = nova_host(index)
-    moves = Counter(m["instance_uuid"] for m in nova.evacuations(source=source))
-    for sid, expected in servers.items():
-        server = nova.nova().servers.get(sid)
-        assert getattr(server, "OS-EXT-SRV-ATTR:host") != source, sid
-        assert server.status == expected, (sid, server.status)
-        assert moves[sid] == 1, f"{sid} evacuated {moves[sid]} times"
-    assert moves[plain] == 0
-    assert getattr(nova.nova().servers.get(plain), "OS-EXT-SRV-ATTR:host") == source
-    request = lab.request(index)
-    assert request is not None and request.startswith("done:"), request
-
-
-def watch(lab: E2ELab, failures: dict[int, tuple[dict[str, str], str]]) -> Observer:
-    watched = [
-        Watched(lab.cluster.host(lab.node(i)), nova_host(i), servers)
-        for i, (servers, _) in failures.items()
-    ]
-    return Observer(lab.cluster, lab.nova, watched)
-
-
-def recover(observer: Observer, hosts: list[str]) -> Timeline:
-    try:
-        observer.wait(lambda t: back_in_service(t, hosts), RECOVERY_TIMEOUT, "recovery")
-    finally:
-        timeline = observer.stop()
-        print("\n" + timeline.render())
-    return timeline
 
 
 def test_cli_sees_the_live_lab(lab: E2ELab) -> None:
