@@ -31,8 +31,9 @@ time in integer seconds.
     ``released:<t>`` (``instanceha evacuate --release``): :func:`hold_value`, :func:`hold_applies`.
 :data:`FENCING_HOLD_ATTRIBUTE` ``instanceha-fencing-hold`` (permanent)
     fence_hold's hold of the node's power fencing (many computes unreachable at once),
-    ``held:<t>``; an admin's release, ``released:<t>``; deleted once the node is fenced
-    (fence_nova, the alert) or returned to the cluster alive (:mod:`instanceha.fence.hold`).
+    ``held:<t>``; an admin's release, ``released:<t>``; ``returned:<t>`` once the node was
+    returned to the cluster alive (:mod:`instanceha.fence.hold`); deleted once it is fenced
+    (fence_nova, the alert).
 :data:`FAILED_AT_ATTRIBUTE` ``instanceha-failed-at`` (permanent)
     When the host failed, as the mass-failure guard counts it: ``<t>``, then
     ``<t>:done:<completion>`` (:mod:`instanceha.evacuator.guard`).
@@ -60,6 +61,7 @@ __all__ = [
     "PROGRESS_ATTRIBUTE",
     "RELEASED",
     "RESULT_ATTRIBUTE",
+    "RETURNED",
     "ROLE_ATTRIBUTE",
     "SERVICE_ATTRIBUTE",
     "SERVICE_IN_SERVICE",
@@ -102,6 +104,8 @@ UNFENCED_ATTRIBUTE = "#node-unfenced"
 HELD = "held:"
 #: Hold value prefix: an admin released the hold.
 RELEASED = "released:"
+#: :data:`FENCING_HOLD_ATTRIBUTE` value prefix: fence_hold returned the node without fencing.
+RETURNED = "returned:"
 
 
 def hold_value(prefix: str, when: float) -> str:

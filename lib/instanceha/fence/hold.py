@@ -25,7 +25,9 @@ not get the last ones powered off). It ends in one of two ways:
 * the held compute answers again (proven alive): at its next fencing retry
   this device returns it to the cluster without fencing (its resource history
   is deleted, so Pacemaker probes what runs there instead of fencing it, and
-  its connection is cleaned up) and removes the hold;
+  its connection is cleaned up) and marks it returned:<t>; for two minutes a
+  fencing of it while it answers is the cluster catching up with the return
+  (a transition computed before it), and returns it again;
 * an admin releases it (instanceha evacuate NODE --release, writing
   released:<t>): the power-off goes ahead, and fence_nova's record of the
   fencing ends the hold.
@@ -46,7 +48,13 @@ from typing import NoReturn
 from instanceha.cib.cibquery import CibQueryError, RemoteConnection, parse_cib, remote_connections
 from instanceha.clock import Clock
 from instanceha.cluster import ClusterError, ClusterNodes, NodeAttributes, NodeInfo
-from instanceha.cluster.attribute_names import FENCING_HOLD_ATTRIBUTE, HELD, RELEASED, hold_value
+from instanceha.cluster.attribute_names import (
+    FENCING_HOLD_ATTRIBUTE,
+    HELD,
+    RELEASED,
+    RETURNED,
+    hold_value,
+)
 from instanceha.cluster.reachability import probe
 from instanceha.cluster.remote_return import return_to_cluster
 from instanceha.cluster.runner import Runner, SubprocessRunner
@@ -61,6 +69,7 @@ from instanceha.spec import Param, Params, ParamSet, ParamType
 __all__ = [
     "AGENT",
     "AGENT_NAME",
+    "RETURN_GRACE",
     "SPEC",
     "Decision",
     "HoldDevice",
@@ -141,18 +150,33 @@ def _known_down(info: NodeInfo | None) -> bool:
     return info is not None and not info.online and not info.unclean
 
 
+#: Seconds after a return during which a fencing of the returned node, still reachable, is
+#: the cluster catching up with the return (a transition computed before it), not a new failure.
+RETURN_GRACE = 120
+
+
+def _stamp(value: str, prefix: str) -> int | None:
+    rest = value[len(prefix):]
+    return int(rest) if value.startswith(prefix) and rest.isdigit() else None
+
+
 def decide(target: str, hold: str | None, nodes: Mapping[str, NodeInfo],
-           reachable: Mapping[str, bool], policy: HoldPolicy) -> Decision:
-    """The verdict on fencing ``target``.
+           reachable: Mapping[str, bool], policy: HoldPolicy, *, now: float) -> Decision:
+    """The verdict on fencing ``target`` at ``now``.
 
     ``hold`` is the target's :data:`FENCING_HOLD_ATTRIBUTE`; ``nodes`` the cluster's view of
     the computes; ``reachable`` the probe of every compute (the target included).
     """
     hold = hold or ""
+    alive = reachable.get(target, False)
     if hold.startswith(RELEASED):
         return Decision(Verdict.PASS, "released from the fencing hold by an admin")
+    returned = _stamp(hold, RETURNED)
+    if returned is not None and now - returned < RETURN_GRACE and alive:
+        return Decision(Verdict.RETURN, f"{target} was returned to the cluster "
+                        f"{now - returned:.0f}s ago and answers: the cluster catching up")
     if hold.startswith(HELD):
-        if reachable.get(target, False):
+        if alive:
             return Decision(Verdict.RETURN, f"{target} answers again: it is alive")
         return Decision(Verdict.HOLD, f"{target} is held (since {hold[len(HELD):]}) and still "
                         "unreachable: release it with instanceha evacuate "
@@ -199,7 +223,7 @@ class HoldDevice(FenceDevice):
                              f"cannot read the cluster state: {error}") from None
         decision = decide(plug, hold, nodes,
                           probe(connections, float(self.params.integer("probe_timeout"))),
-                          HoldPolicy.from_params(self.params))
+                          HoldPolicy.from_params(self.params), now=self.clock.time())
         if decision.verdict is Verdict.PASS:
             _LOG.info("fencing of %s goes ahead: %s", plug, decision.reason)
             self._passed.add(plug)
@@ -232,7 +256,8 @@ class HoldDevice(FenceDevice):
     def _return(self, plug: str, reason: str) -> NoReturn:
         try:
             return_to_cluster(plug, self.runner)
-            self.attributes.delete(plug, FENCING_HOLD_ATTRIBUTE)
+            self.attributes.set(plug, FENCING_HOLD_ATTRIBUTE,
+                                hold_value(RETURNED, self.clock.time()))
         except (ClusterError, ValueError) as error:
             raise FenceError(ExitCode.GENERIC_ERROR,
                              f"{reason}, but returning it failed: {error}") from None

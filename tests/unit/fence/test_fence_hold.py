@@ -16,6 +16,7 @@ from instanceha.cluster import NodeInfo
 from instanceha.cluster.attribute_names import FENCING_HOLD_ATTRIBUTE
 from instanceha.cluster.reachability import probe
 from instanceha.fence.hold import (
+    RETURN_GRACE,
     SPEC,
     HoldDevice,
     HoldPolicy,
@@ -27,6 +28,7 @@ from instanceha.fencing.device import PowerState
 from unit.cluster.cluster_fakes import FakeRunner, pcmk_result
 
 DEFAULT = HoldPolicy()
+NOW = 1000.0
 
 
 def node(name: str, *, online: bool = True, unclean: bool = False) -> NodeInfo:
@@ -39,14 +41,14 @@ def view(*infos: NodeInfo) -> dict[str, NodeInfo]:
 
 def test_one_compute_lost_alone_is_fenced() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
-    decision = decide("c1", None, nodes, {"c1": False, "c2": True, "c3": True}, DEFAULT)
+    decision = decide("c1", None, nodes, {"c1": False, "c2": True, "c3": True}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.PASS
     assert decision.lost == ("c1",)
 
 
 def test_most_computes_unreachable_at_once_hold_the_power_off() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
-    decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT)
+    decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.HOLD
     assert decision.lost == ("c1", "c2")
     assert "2 of 3 computes unreachable" in decision.reason
@@ -55,26 +57,40 @@ def test_most_computes_unreachable_at_once_hold_the_power_off() -> None:
 def test_a_compute_already_fenced_is_a_handled_failure_not_evidence() -> None:
     # c2 was fenced before (offline, clean) and has not come back: c1 alone is new
     nodes = view(node("c1", online=False, unclean=True), node("c2", online=False), node("c3"))
-    decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT)
+    decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.PASS
 
 
 def test_a_held_node_stays_held_while_unreachable_even_once_the_others_are_back() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
-    decision = decide("c1", "held:100", nodes, {"c1": False, "c2": True, "c3": True}, DEFAULT)
+    alive = {"c1": False, "c2": True, "c3": True}
+    decision = decide("c1", "held:100", nodes, alive, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.HOLD
     assert "instanceha evacuate c1 --release" in decision.reason
 
 
 def test_a_held_node_that_answers_again_returns_without_fencing() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True))
-    decision = decide("c1", "held:100", nodes, {"c1": True, "c2": False}, DEFAULT)
+    decision = decide("c1", "held:100", nodes, {"c1": True, "c2": False}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.RETURN
+
+
+def test_a_fencing_of_a_returned_node_that_answers_returns_it_again_for_a_while() -> None:
+    """A transition computed before the return may still fence the node: that is the
+    cluster catching up, not a new failure (seen on the live cluster)."""
+    nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
+    alive = {"c1": True, "c2": True, "c3": True}
+    returned = f"returned:{int(NOW) - 30}"
+    assert decide("c1", returned, nodes, alive, DEFAULT, now=NOW).verdict is Verdict.RETURN
+    later = NOW + RETURN_GRACE
+    assert decide("c1", returned, nodes, alive, DEFAULT, now=later).verdict is Verdict.PASS
+    gone = {**alive, "c1": False}  # it failed again right after: a new, lone failure
+    assert decide("c1", returned, nodes, gone, DEFAULT, now=NOW).verdict is Verdict.PASS
 
 
 def test_a_release_lets_the_fencing_through_whatever_the_others_do() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True))
-    decision = decide("c1", "released:200", nodes, {"c1": False, "c2": False}, DEFAULT)
+    decision = decide("c1", "released:200", nodes, {"c1": False, "c2": False}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.PASS
 
 
@@ -166,7 +182,7 @@ def test_device_holds_marks_the_node_and_returns_it_once_it_answers(listening: i
                          node("c2", online=False, unclean=True), node("c3"), attrs=attrs)
     with pytest.raises(FenceError, match="returned to the cluster without fencing"):
         dev.set_power("c1", PowerState.OFF)
-    assert attrs.get("c1", FENCING_HOLD_ATTRIBUTE) is None
+    assert attrs.get("c1", FENCING_HOLD_ATTRIBUTE) == "returned:500"
     assert ["cibadmin", "--delete", "--xpath", "/cib/status/node_state[@uname='c1']/lrm"] \
         in runner.calls
     assert ["crm_resource", "--cleanup", "--resource", "c1"] in runner.calls
