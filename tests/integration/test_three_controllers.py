@@ -224,8 +224,25 @@ def lab_request_offline(lab: E2ELab) -> str:
     return value
 
 
+def fence_hold_log(cluster: ClusterLab) -> str:
+    """What fence_hold said on every controller (its decisions, holds and returns)."""
+    lines = []
+    for ctl in cluster.controllers:
+        for line in ctl.pacemaker_log.read_text(errors="replace").splitlines():
+            if "fence_hold" in line or "fence-hold" in line or "FENCING OF" in line:
+                lines.append(f"{ctl.name}: {line}")
+    return "\n".join(lines[-80:])
+
+
 def test_mass_connection_loss_powers_nothing_off_and_returns_without_fencing(
         lab: E2ELab) -> None:
+    try:
+        _mass_connection_loss(lab)
+    finally:
+        print("fence_hold on the controllers:\n" + fence_hold_log(lab.cluster))
+
+
+def _mass_connection_loss(lab: E2ELab) -> None:
     """Scenario 5: the controllers lose the network to two of three computes at once (the
     computes and their instances are fine). No compute is powered off, nothing is evacuated,
     the hold is loud; an admin releases one (it is then fenced and evacuated); the other
