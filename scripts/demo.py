@@ -95,8 +95,10 @@ def demo(lab: E2ELab, nova: NovaLab, count: int, keep: bool) -> int:
     say("Cluster now")
     print(lab.cluster.run(["crm_mon", "-1", "-A"]).stdout)
     if keep:
-        print("The lab keeps running: crm_mon -A, instanceha status -i "
-              f"{lab.work / 'inventory.yaml'}; stop it with scripts/demo.sh stop")
+        print("The lab keeps running (cluster tools run inside a controller): "
+              "lab/cluster/lab.sh ctl-exec 1 crm_mon -A, lab/cluster/lab.sh ctl-exec 1 "
+              f"/usr/bin/python3 bin/instanceha status -i {lab.work / 'inventory.yaml'}; "
+              "stop it with scripts/demo.sh stop")
     return 0
 
 

@@ -14,26 +14,32 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="module")
-def cluster_lab() -> Iterator[ClusterLab]:
+def cluster_lab(request: pytest.FixtureRequest) -> Iterator[ClusterLab]:
     """A live cluster: controller ctl1 + compute hosts comp1, comp2 (each with its own BMC).
 
     Remote connections and one fence_ipmilan device per host are configured;
-    every host is online when the test starts. Skipped when not root or
+    every host is online when the test starts. Indirect parametrization gives the
+    number of controllers (``@pytest.mark.parametrize("cluster_lab", [3], indirect=True)``):
+    with several, each controller gets a fence_ipmilan device too. Skipped when not root or
     without CAP_NET_ADMIN/CAP_SYS_ADMIN. Stopped (processes, namespaces, links)
-    at the end of the module: one machine has one cluster lab, and the
-    end-to-end lab (``e2e_lab``) starts its own. Concurrent sessions take turns (see
-    ``ClusterLab.exclusive``).
+    at the end of the module, or before a test that wants another number of controllers:
+    one machine has one cluster lab, and the end-to-end lab (``e2e_lab``) starts its own.
+    Concurrent sessions take turns (see ``ClusterLab.exclusive``).
     """
     from labs.cluster_lab import ClusterLab, unavailable_reason
 
-    lab = ClusterLab(hosts=2)
+    controllers = int(getattr(request, "param", 1))
+    lab = ClusterLab(hosts=2, controllers=controllers)
     with lab.exclusive():
         reason = unavailable_reason()
         if reason:
             pytest.skip(reason)
         lab.start()
         try:
-            lab.configure_remote_nodes(fencing="fence_ipmilan")
+            lab.configure_remote_nodes(
+                fencing="fence_ipmilan",
+                controller_fencing="fence_ipmilan" if controllers > 1 else None,
+            )
             lab.wait_hosts_online(timeout=60)
             yield lab
         finally:

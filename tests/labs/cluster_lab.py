@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from instanceha.cluster.runner import CommandTimeout, RunResult
+from instanceha.cluster.runner import ClusterError, CommandTimeout, RunResult
 from labs.locks import exclusive_lock
 
 __all__ = [
@@ -751,7 +751,9 @@ class ClusterLab:
                 value = predicate()
                 if value:
                     return value
-            except (LabError, subprocess.SubprocessError, ET.ParseError, KeyError) as exc:
+            except (
+                LabError, ClusterError, subprocess.SubprocessError, ET.ParseError, KeyError
+            ) as exc:
                 last_exc = exc
             if time.monotonic() >= deadline:
                 raise LabError(
