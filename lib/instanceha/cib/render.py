@@ -192,7 +192,10 @@ class _Renderer:
         return {name: attr(value) for name, value in values.items()}
 
     def crm_config(self) -> str:
-        return self.t.fill("crm_config")
+        blocks = [self.t.fill("crm_config")]
+        if len(self.inv.controllers) == 2:
+            blocks.append(self.t.fill("crm_config-two-controllers"))
+        return "\n".join(blocks)
 
     def nodes(self) -> str:
         role = attr(self.inv.role_attribute)

@@ -41,8 +41,8 @@ def test_every_object_becomes_a_command(golden: Path) -> None:
     assert nova[-6:] == ["op", "monitor", "interval=60s",
                          "meta", "migration-threshold=3", "failure-timeout=1min"]
     evacuate = next(c for c in cmds if c[3:6] == ["resource", "create", "nova-evacuate"])
-    assert evacuate[-4:] == ["meta", "migration-threshold=3", "failure-timeout=2min",
-                             "--no-default-ops"]
+    assert evacuate[-5:] == ["meta", "migration-threshold=3", "failure-timeout=2min",
+                             "priority=10", "--no-default-ops"]
     assert "start-failure-is-fatal=false" in next(c for c in cmds if c[3:5] == ["property", "set"])
     assert any("select_fencing" in " ".join(c) for c in cmds if c[0].startswith("CIB_file"))
 

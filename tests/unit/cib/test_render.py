@@ -160,3 +160,17 @@ def test_an_inlined_password_fence_ipmi_would_refuse_is_a_render_error(
     text = render_cib(parse_inventory(doc), options=RenderOptions(include_secrets=True),
                       read_secret=lambda path: "p" * 20)
     assert 'value="' + "p" * 20 + '"' in text
+
+
+def test_only_two_controllers_get_a_fencing_delay_that_lets_the_evacuators_side_win(
+        golden: Path) -> None:
+    """Two controllers keep quorum on both sides of a split and race to fence each other;
+    three or more never do (a minority has no quorum)."""
+    def props(name: str) -> dict[str, str]:
+        root = ET.fromstring(render_cib(load_inventory(golden / name)))
+        return {p.get("name", ""): p.get("value", "") for p in root.iterfind(
+            "configuration/crm_config/cluster_property_set/nvpair")}
+
+    assert props("inventory-small.yaml")["priority-fencing-delay"] == "15s"  # ctl1, ctl2
+    assert "priority-fencing-delay" not in props("inventory-three.yaml")
+    assert props("inventory-three.yaml")["no-quorum-policy"] == "freeze"
