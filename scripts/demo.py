@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """instanceha demo: a lab cloud loses a compute host and gets its instances back by itself.
 
-Brings up the end-to-end lab (``tests/labs/e2e_lab.py``): a Pacemaker controller, three
-compute hosts in network namespaces (pacemaker_remote + nova-compute of a real Nova, each with
-an IPMI BMC simulator), configured from an inventory by ``instanceha cib render --pcs``. Boots
-servers, crashes comp1 and prints the recovery as a timeline. Run by ``make demo``.
+Brings up the end-to-end lab (``tests/labs/e2e_lab.py``): three Pacemaker controllers and three
+compute hosts, each in its own network namespaces with its own IPMI BMC simulator (computes run
+pacemaker_remote + nova-compute of a real Nova), configured from an inventory by ``instanceha
+cib render --pcs``. Boots servers, crashes comp1 and prints the recovery as a timeline; then
+the controllers lose the network to comp2 and comp3, which are not powered off, and come back
+without fencing. Run by ``make demo``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "lib")]
 
 from labs.e2e_lab import E2ELab, nova_host  # noqa: E402
 from labs.nova_lab import FLAVOR_PLAIN, IMAGE_PLAIN, NovaLab  # noqa: E402
-from labs.timeline import ENABLED, FENCED, INSTANCE, STARTED, Observer, Watched  # noqa: E402
+from labs.timeline import (  # noqa: E402
+    ENABLED,
+    FENCED,
+    FENCING_HELD,
+    INSTANCE,
+    ONLINE,
+    STARTED,
+    Observer,
+    Watched,
+)
 
 
 def say(text: str) -> None:
@@ -35,7 +46,7 @@ def main() -> int:
     nova = NovaLab(ncompute=3)
     if args.stop:
         with nova.exclusive():
-            lab = E2ELab(nova, hosts=3)
+            lab = E2ELab(nova, hosts=3, controllers=3)
             with lab.cluster.exclusive():
                 lab.stop()
         return 0
@@ -43,9 +54,9 @@ def main() -> int:
         say("Starting the Nova lab (Keystone, Glance, Placement, Nova, RabbitMQ, MariaDB)")
         nova.ensure_running()
         nova.reset()
-        lab = E2ELab(nova, hosts=3)
+        lab = E2ELab(nova, hosts=3, controllers=3)
         with lab.cluster.exclusive():
-            say("Starting the cluster: ctl1 + comp1..comp3, each with its own IPMI BMC")
+            say("Starting the cluster: ctl1..ctl3 + comp1..comp3, each with its own IPMI BMC")
             lab.start()
             try:
                 return demo(lab, nova, args.instances, args.keep)
@@ -92,6 +103,8 @@ def demo(lab: E2ELab, nova: NovaLab, count: int, keep: bool) -> int:
     left = [s.name for s in nova.servers(1)]
     print(f"   left on {nova_host(1)}: {', '.join(left) or 'nothing'} "
           f"(unprotected: {len(plain)} server)")
+    lab.wait_ready(timeout=180)
+    network_loss(lab)
     say("Cluster now")
     print(lab.cluster.run(["crm_mon", "-1", "-A"]).stdout)
     if keep:
@@ -100,6 +113,31 @@ def demo(lab: E2ELab, nova: NovaLab, count: int, keep: bool) -> int:
               f"/usr/bin/python3 bin/instanceha status -i {lab.work / 'inventory.yaml'}; "
               "stop it with scripts/demo.sh stop")
     return 0
+
+
+def network_loss(lab: E2ELab) -> None:
+    """The controllers lose the network to comp2 and comp3: held, not powered off; back."""
+    say("The controllers lose the network to comp2 and comp3 (the hosts and their servers "
+        "are fine)")
+    hosts = ["comp2", "comp3"]
+    watched = [Watched(lab.cluster.host(h), nova_host(int(h[-1])), {}) for h in hosts]
+    observer = Observer(lab.cluster, lab.nova, watched)
+    observer.start("the controllers' network to the host failed")
+    for h in hosts:
+        lab.cluster.cut_host(h)
+    try:
+        observer.wait(lambda t: all(t.first(FENCING_HELD, h) for h in hosts), 120,
+                      "fence_hold holding both power-offs")
+        say("Both held: 2 of 3 computes unreachable at once is the network, not the hosts")
+        print(lab.instanceha("status", "-i", str(lab.work / "inventory.yaml"), "--no-nova").stdout)
+        for h in hosts:
+            lab.cluster.restore_host(h)
+        observer.wait(lambda t: all(t.first(ONLINE, h) for h in hosts), 180,
+                      "both back without fencing")
+    finally:
+        timeline = observer.stop()
+    say("Network loss timeline (no power-off, no evacuation)")
+    print(timeline.render())
 
 
 if __name__ == "__main__":
