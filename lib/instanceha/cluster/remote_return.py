@@ -12,9 +12,9 @@ there, so nothing is restarted (their resources are found running).
 This tells Pacemaker that nothing runs on the node: done for a node that is
 really dead, its resources would be started elsewhere while it may still be
 running them. Callers do it only for a node proven alive (its pacemaker-remoted
-answers, :mod:`instanceha.cluster.reachability`). The connection resources need
-``requires=nothing`` (rendered) so that a returned node reconnects while the
-fencing of another node is still pending.
+answers, :mod:`instanceha.cluster.reachability`). A returned node reconnects
+once no other fencing is pending (its connection requires fencing, Pacemaker's
+default, which must stay: see ``cib_templates/remote.xml.in``).
 """
 
 from __future__ import annotations

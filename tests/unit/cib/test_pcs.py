@@ -32,7 +32,7 @@ def test_every_object_becomes_a_command(golden: Path) -> None:
     remote = next(c for c in cmds if c[3:6] == ["resource", "create", "comp1"])
     assert remote[6:] == ["ocf:pacemaker:remote", "server=192.0.2.11", "reconnect_interval=60s",
                           "op", "monitor", "interval=10s", "timeout=20s",
-                          "meta", "requires=nothing", "--no-default-ops", "--force"]
+                          "--no-default-ops", "--force"]
     libvirtd = next(c for c in cmds if c[3:6] == ["resource", "create", "libvirtd"])
     assert libvirtd[-6:] == ["clone", "libvirtd-clone", "interleave=true",
                              "migration-threshold=3", "failure-timeout=5min", "--no-default-ops"]

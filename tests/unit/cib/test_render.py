@@ -140,7 +140,7 @@ def test_every_resource_forgets_its_failures(golden: Path) -> None:
         meta.update((p.get("name", ""), p.get("value", ""))
                     for p in prim.iterfind("meta_attributes/nvpair"))
         if prim.get("type") == "remote":  # Pacemaker takes reconnect_interval as failure-timeout
-            assert meta == {"requires": "nothing"}, rid  # no failure settings of its own
+            assert not meta, rid  # no failure settings, and requires=fencing (the default)
             assert _params(root, rid)["reconnect_interval"] != "0", rid
             continue
         assert int(meta["migration-threshold"]) > 1, rid  # a transient failure is retried
