@@ -10,6 +10,8 @@ APT_PACKAGES=(
     libxml2-utils python3-pytest python3-lxml python3-yaml python3-pip
     python3-libvirt libvirt-daemon-system libvirt-clients
     python3-novaclient python3-keystoneauth1 python3-pyghmi
+    # tests/unit/evacuator/test_metrics.py reads the metrics back with Prometheus' own parser
+    python3-prometheus-client
     ipmitool openipmi iproute2 procps time man-db
     # tests/integration/test_debian_package.py builds the .deb (debian/control's Build-Depends)
     build-essential dpkg-dev debhelper dh-python lintian

@@ -79,6 +79,20 @@ _TUNING = (
           "creates it with mode 0700; an existing directory that NovaEvacuate did not create "
           "is refused, as are shared and system directories (/, /tmp, /var, /run, /etc, ...), "
           "home directories, symbolic links and directories that root does not own alone."),
+    Param("metrics_file", "Prometheus metrics file",
+          "Absolute path of a *.prom file the worker writes its metrics to, in the Prometheus "
+          "text format, for node_exporter's textfile collector (Debian's "
+          "prometheus-node-exporter reads /var/lib/prometheus/node-exporter: give "
+          "/var/lib/prometheus/node-exporter/instanceha.prom). Written atomically (mode 0644) "
+          "at start, within seconds of a change and at least every minute; deleted at stop. "
+          "Counters restart at 0 with the worker. Empty: no metrics. A missing directory is "
+          "logged and does not stop evacuations. The file holds "
+          "instanceha_evacuations_total{outcome}, instanceha_evacuation_runs_total{result}, "
+          "instanceha_fencings_total, the histograms instanceha_evacuation_duration_seconds, "
+          "instanceha_evacuation_run_seconds and instanceha_instance_evacuation_seconds, and "
+          "the gauges instanceha_requests{state}, instanceha_held_nodes{hold}, "
+          "instanceha_quorate and instanceha_worker_start_time_seconds, each with its HELP "
+          "line."),
 )
 
 SPEC = AgentSpec(
@@ -261,6 +275,11 @@ def validate(ctx: Context, params: Params) -> None:
     except ValueError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, str(error)) from None
     check_state_dir(ctx, params, owned=False)
+    metrics = params.text("metrics_file")
+    if metrics and not (os.path.isabs(metrics) and metrics.endswith(".prom")):
+        raise OcfError(OcfRc.ERR_CONFIGURED, str(ParamError(
+            "metrics_file", f"must be an absolute path ending in .prom (node_exporter reads "
+            f"only those), not {metrics!r}")))
 
 
 def validate_all(ctx: Context, params: Params) -> OcfRc:

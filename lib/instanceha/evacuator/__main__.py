@@ -56,6 +56,7 @@ def settings_from(params: Params, owner: str, heartbeat: str) -> EvacuatorSettin
         guard=GuardConfig(max_hosts=params.integer("mass_failure_hosts"),
                           max_share=params.integer("mass_failure_percent") / 100.0,
                           window=float(params.integer("mass_failure_window"))),
+        metrics_file=params.text("metrics_file"),
     )
 
 

@@ -23,6 +23,7 @@ Each pass (every ``poll_interval`` seconds):
    host still moving, and gives it back for a later retry otherwise;
 5. return hosts whose nova-compute NovaCompute started again to service in
    Nova (:mod:`instanceha.evacuator.service_return`).
+6. write the metrics file when due (:mod:`instanceha.evacuator.metrics`).
 
 A claimed host's previous result is withdrawn (a new incident never shows the
 last one's result as current) and its progress is published at most every
@@ -100,6 +101,7 @@ from instanceha.cluster import (
 )
 from instanceha.cluster.attribute_names import (
     FAILED_AT_ATTRIBUTE,
+    FENCING_HOLD_ATTRIBUTE,
     HELD,
     HOLD_ATTRIBUTE,
     NOT_EVACUATED_ATTRIBUTE,
@@ -116,6 +118,7 @@ from instanceha.evacuation.policy import PolicyConfig
 from instanceha.evacuation.tracker import IN_FLIGHT_STATUSES
 from instanceha.evacuator.cib_journal import CibJournal
 from instanceha.evacuator.guard import GuardConfig, evaluate, failure_times
+from instanceha.evacuator.metrics import EvacuatorMetrics
 from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
 from instanceha.nova.hostmap import HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
@@ -144,6 +147,8 @@ class EvacuatorSettings:
     engine: EngineConfig = field(default_factory=EngineConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    #: node_exporter textfile to write (:mod:`instanceha.evacuator.metrics`); "": none
+    metrics_file: str = ""
 
     @property
     def claim_renewal(self) -> float:
@@ -190,6 +195,7 @@ class Evacuator:
         self._guard_reason = ""
         self._had_quorum = True
         self._lock = threading.Lock()
+        self.metrics = EvacuatorMetrics(self.clock, settings.metrics_file)
 
     # ------------------------------------------------------------ plumbing
 
@@ -218,6 +224,7 @@ class Evacuator:
         """One look at the cluster: reconcile, guard, claim, renew (only with quorum)."""
         self.heartbeat()
         if not self._quorate():
+            self.metrics.flush()
             return
         requests = self.requests.all()
         published = self.attrs.get_all(NOVA_HOST_ATTRIBUTE)
@@ -227,6 +234,7 @@ class Evacuator:
         # released its claims) is taken over at once instead of after takeover_after
         gone = {n.name for n in nodes if not n.is_remote and not n.online and not n.unclean}
         events = self._fence_events()
+        self.metrics.fencings_seen(events, computes)
         if self._reconcile_history(events, requests, computes, self.host_map(published)):
             requests = self.requests.all()
         failed_at = self._failure_times(requests, events)
@@ -242,11 +250,14 @@ class Evacuator:
             for node in verdict.held:
                 if not hold_applies(holds.get(node, ""), HELD, failed_at.get(node, now)):
                     self.attrs.set(node, HOLD_ATTRIBUTE, hold_value(HELD, now))
+        self.metrics.pass_seen(requests, failed_at, verdict.held,
+                               lambda: self.attrs.get_all(FENCING_HOLD_ATTRIBUTE))
         for node, request in sorted(requests.items()):
             if node in verdict.held:
                 continue
             self._handle(node, request, owner_gone=request.owner in gone)
         self.service_return.run(requests, self.host_map(published))
+        self.metrics.flush()
 
     def _quorate(self) -> bool:
         """Whether this partition has quorum; said loudly when that changes."""
@@ -257,6 +268,7 @@ class Evacuator:
             else:
                 _LOG.critical("NO QUORUM: evacuating nothing until this partition regains it")
             self._had_quorum = quorate
+        self.metrics.quorum(quorate)
         return quorate
 
     def _need_quorum(self) -> None:
@@ -338,9 +350,11 @@ class Evacuator:
             _LOG.error("evacuation of %s failed to run: %s; retrying in %.0fs",
                        node, error, self.settings.retry_after)
             self._set(node, RESULT_ATTRIBUTE, f"error: {error}")
+            self.metrics.run_failed()
             self._give_back(node)
         except Exception:
             _LOG.exception("evacuation of %s crashed; retrying", node)
+            self.metrics.run_failed()
             self._give_back(node)
         finally:
             with self._lock:
@@ -365,12 +379,15 @@ class Evacuator:
             if self.requests.complete(node, self.settings.owner):
                 _LOG.info("evacuation of %s complete: %s", node, summary)
                 self._show_progress(node, "complete")
+                self.metrics.run_finished(node, report, done=True)
+                return
             else:
                 _LOG.warning("evacuation of %s finished but the request changed hands", node)
         else:
             _LOG.warning("evacuation of %s unfinished (%s); retrying in %.0fs",
                          node, report.error or "pending instances", self.settings.retry_after)
             self._give_back(node)
+        self.metrics.run_finished(node, report, done=False)
 
     def _still_moving(self, host: str) -> int:
         """Evacuations from ``host`` Nova still works on (whoever started them): the
@@ -491,6 +508,7 @@ class Evacuator:
                 _LOG.exception("pass crashed, retrying")
             stop.wait(self.settings.poll_interval)
         self.release_all()
+        self.metrics.remove()
         _LOG.info("evacuator stopped on %s", self.settings.owner)
 
     def release_all(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -83,13 +84,15 @@ def _lab(hosts: int = 4) -> Lab:
 
 def _worker(nova: Lab, attrs: MemoryAttributes, tmp: Path, *, owner: str = "ctl1",
             guard: GuardConfig | None = None, history: History | None = None,
-            hosts: int = 4, transient: MemoryAttributes | None = None) -> Evacuator:
+            hosts: int = 4, transient: MemoryAttributes | None = None,
+            metrics_file: str = "") -> Evacuator:
     settings = EvacuatorSettings(
         owner=owner, heartbeat_path=str(tmp / f"hb-{owner}"), poll_interval=0.05,
         stale_after=1.0, retry_after=0.1,
         engine=EngineConfig(poll_interval=0.02, max_parallel=4, retry_backoff=0.05,
                             outage_backoff=0.05),
-        policy=PolicyConfig(mode=Mode.ALL), guard=guard or GuardConfig())
+        policy=PolicyConfig(mode=Mode.ALL), guard=guard or GuardConfig(),
+        metrics_file=metrics_file)
     return Evacuator(settings, lambda: nova, HostMap(), attributes=attrs,
                      nodes=Nodes([f"comp{i}" for i in range(1, hosts + 1)]),  # type: ignore[arg-type]
                      history=history or History(),  # type: ignore[arg-type]
@@ -412,3 +415,35 @@ def test_a_fenced_controllers_claim_is_taken_over_at_once(tmp_path: Path) -> Non
     worker.nodes.members = [replace(down, unclean=False)]  # type: ignore[attr-defined]
     _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
     assert _evacuate_calls(nova) == {sid: 1 for sid in servers}
+
+
+def test_the_metrics_file_shows_a_finished_evacuation(tmp_path: Path) -> None:
+    """Read back with Prometheus' own parser (tests/unit/evacuator/test_metrics.py: the rest)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    nova, attrs = _lab(), MemoryAttributes()
+    for status in ("ACTIVE", "SHUTOFF", "PAUSED"):  # a PAUSED server is skipped
+        nova.add_server("comp1", status=status)
+    nova.kill_compute("comp1")
+    attrs.set("comp1", REQ, EvacuationRequest.requested(T0).encode())
+    path = tmp_path / "instanceha.prom"
+    worker = _worker(nova, attrs, tmp_path, metrics_file=str(path),
+                     history=History([FenceEvent("comp1", "reboot", FenceState.SUCCESS, T0)]))
+    _until(lambda: (attrs.get("comp1", REQ) or "").startswith("done:"), worker)
+    worker.clock.sleep(worker.metrics._every)  # written within that of a change
+    worker.run_pass()
+    samples = {(s.name, tuple(s.labels.values())): s.value
+               for f in text_string_to_metric_families(path.read_text()) for s in f.samples}
+    assert samples[("instanceha_evacuation_runs_total", ("complete",))] == 1
+    assert samples[("instanceha_evacuation_runs_total", ("incomplete",))] == 0
+    assert samples[("instanceha_evacuations_total", ("evacuated",))] == 2
+    assert samples[("instanceha_evacuations_total", ("skipped",))] == 1
+    assert samples[("instanceha_fencings_total", ())] == 1
+    assert samples[("instanceha_evacuation_duration_seconds_count", ())] == 1
+    assert samples[("instanceha_instance_evacuation_seconds_count", ())] == 2
+    assert samples[("instanceha_requests", ("requested",))] == 0
+    assert samples[("instanceha_requests", ("in_progress",))] == 0
+    stop = threading.Event()
+    stop.set()
+    worker.run(stop)
+    assert not path.exists(), "a stopped worker leaves no gauges behind"
