@@ -176,7 +176,9 @@ class Param:
     a command line ignore it. ``max_length`` caps the raw value (characters);
     integers must declare ``minimum`` and ``maximum``; ``shell_words`` values
     are command lines split like a shell would (``shlex``), so unbalanced quotes
-    are refused when parameters are parsed.
+    are refused when parameters are parsed. A non-empty value of a parameter with a
+    ``pattern`` (a regular expression) must match it whole, else it is refused as
+    "must be <pattern_hint>".
     """
 
     name: str
@@ -195,6 +197,8 @@ class Param:
     getopt: str = ""
     max_length: int = DEFAULT_MAX_LENGTH
     shell_words: bool = False
+    pattern: str = ""
+    pattern_hint: str = ""
 
     def __post_init__(self) -> None:
         if len(self.getopt) > 1 or (self.getopt and not self.getopt.isalnum()):
@@ -205,6 +209,8 @@ class Param:
             raise TypeError(f"required parameter {self.name} cannot have a default")
         if self.type is ParamType.INTEGER and (self.minimum is None or self.maximum is None):
             raise TypeError(f"integer parameter {self.name} needs a minimum and a maximum")
+        if self.pattern and not self.pattern_hint:
+            raise TypeError(f"parameter {self.name}: a pattern needs a pattern_hint")
 
     def _shown(self, raw: str) -> str:
         """The raw value as an error message may show it (never a secret's)."""
@@ -222,6 +228,8 @@ class Param:
         if len(raw) > self.max_length:
             raise ParamError(self.name, f"is longer than {self.max_length} characters "
                                         f"({len(raw)})")
+        if self.pattern and raw and not re.fullmatch(self.pattern, raw):
+            raise ParamError(self.name, f"must be {self.pattern_hint}, not {self._shown(raw)}")
         if self.shell_words:
             try:
                 shlex.split(raw)

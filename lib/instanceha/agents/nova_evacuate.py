@@ -92,7 +92,9 @@ _TUNING = (
           "instanceha_evacuation_run_seconds and instanceha_instance_evacuation_seconds, and "
           "the gauges instanceha_requests{state}, instanceha_held_nodes{hold}, "
           "instanceha_quorate and instanceha_worker_start_time_seconds, each with its HELP "
-          "line."),
+          "line.",
+          pattern=r"/.*\.prom", pattern_hint="an absolute path ending in .prom "
+          "(node_exporter reads only those)"),
 )
 
 SPEC = AgentSpec(
@@ -275,11 +277,6 @@ def validate(ctx: Context, params: Params) -> None:
     except ValueError as error:
         raise OcfError(OcfRc.ERR_CONFIGURED, str(error)) from None
     check_state_dir(ctx, params, owned=False)
-    metrics = params.text("metrics_file")
-    if metrics and not (os.path.isabs(metrics) and metrics.endswith(".prom")):
-        raise OcfError(OcfRc.ERR_CONFIGURED, str(ParamError(
-            "metrics_file", f"must be an absolute path ending in .prom (node_exporter reads "
-            f"only those), not {metrics!r}")))
 
 
 def validate_all(ctx: Context, params: Params) -> OcfRc:

@@ -207,6 +207,9 @@ def test_secrets_are_refused_wherever_parameters_are_given(
          "agents.nova_evacuate.params.poll_interval: NovaEvacuate: must be at least 1, not 0"),
         (_set("agents", {"nova_evacuate": {"params": {"insecure": "maybe"}}}),
          "agents.nova_evacuate.params.insecure: NovaEvacuate: must be a boolean"),
+        (_set("agents", {"nova_evacuate": {"params": {"metrics_file": "instanceha.prom"}}}),
+         "agents.nova_evacuate.params.metrics_file: NovaEvacuate: must be an absolute path "
+         "ending in .prom"),
         (_set("agents", {"nova_compute": {"params": {"service_manager": "upstart"}}}),
          "agents.nova_compute.params.service_manager: NovaCompute: must be one of"),
         (_set("agents", {"libvirtd": {"params": {"servce_manager": "auto"}}}),
@@ -229,7 +232,9 @@ def test_settings_the_agents_refuse_are_refused_here(
 def test_pacemaker_fencing_parameters_and_agent_aliases_pass(doc: dict[str, Any]) -> None:
     doc["agents"] = {"fence_nova": {"params": {"pcmk_delay_max": "5s", "nova_timeout": 5}},
                      "fence_ipmi": {"params": {"pcmk_reboot_timeout": "90s", "method": "cycle"}},
-                     "nova_evacuate": {"params": {"endpoint_type": "internal"}}}
+                     "nova_evacuate": {"params": {"endpoint_type": "internal",
+                                                  "metrics_file": "/var/lib/prometheus/"
+                                                  "node-exporter/instanceha.prom"}}}
     doc["bmc_defaults"]["options"] = {"cipher": 17, "privlvl": "operator", "power_wait": 2}
     inv = parse_inventory(doc)
     assert ("pcmk_delay_max", "5s") in inv.agents.fence_nova

@@ -320,3 +320,4 @@ def test_the_metrics_file_reaches_the_worker(tmp_path: Path) -> None:
     assert settings_from(nova_evacuate.SPEC.params.parse(CREDENTIALS), "ctl1",
                          "hb").metrics_file == ""
 
+

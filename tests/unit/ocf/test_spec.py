@@ -70,3 +70,15 @@ def test_select_without_choices_is_refused() -> None:
 def test_typed_getter_mismatch_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         PARAMS.parse({"host": "h"}).integer("mode")
+
+
+def test_a_pattern_refuses_a_non_empty_value_that_does_not_match_whole() -> None:
+    params = ParamSet((Param("out", "an output file", pattern=r"/.*\.prom",
+                             pattern_hint="an absolute path ending in .prom"),))
+    assert params.parse({}).text("out") == ""
+    assert params.parse({"out": "/var/x.prom"}).text("out") == "/var/x.prom"
+    for bad in ("x.prom", "/var/x.prom.txt"):
+        with pytest.raises(ParamError, match="'out' must be an absolute path ending in .prom"):
+            params.parse({"out": bad})
+    with pytest.raises(TypeError, match="pattern_hint"):
+        Param("out", "an output file", pattern=r"/.*")
