@@ -112,19 +112,19 @@ def clean_nova_lab(nova_lab: NovaLab) -> Iterator[NovaLab]:
 
 
 @pytest.fixture(scope="module")
-def e2e_lab(nova_lab: NovaLab) -> Iterator[E2ELab]:
+def e2e_lab(nova_lab: NovaLab, request: pytest.FixtureRequest) -> Iterator[E2ELab]:
     """The end-to-end lab: the cluster lab's comp1..comp3 run the Nova lab's compute1..3
     under NovaCompute, with fence_ipmi + fence_nova, the alert and NovaEvacuate configured
     from an inventory by ``instanceha cib render --pcs`` (see ``tests/labs/e2e_lab.py``).
 
     Every host is online, nova-compute runs everywhere and Nova has every compute up and
     enabled when a test starts. Stopped at the end of the module; the Nova lab gets its
-    computes back.
+    computes back. Indirect parametrization gives the number of controllers (default 1).
     """
     from labs.cluster_lab import unavailable_reason
     from labs.e2e_lab import E2ELab
 
-    lab = E2ELab(nova_lab, hosts=3)
+    lab = E2ELab(nova_lab, hosts=3, controllers=int(getattr(request, "param", 1)))
     with lab.cluster.exclusive():
         reason = unavailable_reason()
         if reason:

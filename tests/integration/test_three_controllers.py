@@ -18,7 +18,6 @@ import pytest
 from labs.cluster_lab import ClusterLab
 from labs.e2e_checks import boot, check_recovered, recover, watch
 from labs.e2e_lab import E2ELab, nova_host
-from labs.nova_lab import NovaLab
 from labs.op_bounds import check_action_bounds
 from labs.timeline import (
     ALL_INSTANCES,
@@ -29,32 +28,16 @@ from labs.timeline import (
     POWER_OFF,
 )
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def lab3(nova_lab: NovaLab) -> Iterator[E2ELab]:
-    """The end-to-end lab with three controllers (see ``tests/labs/e2e_lab.py``)."""
-    from labs.cluster_lab import unavailable_reason
-
-    lab = E2ELab(nova_lab, hosts=3, controllers=3)
-    with lab.cluster.exclusive():
-        reason = unavailable_reason()
-        if reason:
-            pytest.skip(reason)
-        lab.start()
-        try:
-            yield lab
-        finally:
-            lab.stop()
+pytestmark = [pytest.mark.integration,
+              pytest.mark.parametrize("e2e_lab", [3], indirect=True)]  # three controllers
 
 
 @pytest.fixture
-def lab(lab3: E2ELab) -> Iterator[E2ELab]:
+def lab(e2e_lab: E2ELab) -> Iterator[E2ELab]:
     """The lab healed after each test: every controller powered and joined, every compute's
     link up, every host back in service, no server left, no action of ours past its bound."""
-    yield lab3
-    cluster = lab3.cluster
+    yield e2e_lab
+    cluster = e2e_lab.cluster
     for ctl in cluster.controllers:
         if cluster.isolated(ctl.name):
             cluster.rejoin_ctl(ctl.name)
@@ -63,8 +46,8 @@ def lab(lab3: E2ELab) -> Iterator[E2ELab]:
     for host in cluster.hosts:
         cluster.restore_host(host.name)
     cluster.wait_online(timeout=120)
-    lab3.wait_ready(timeout=240)
-    lab3.nova.delete_all_servers()
+    e2e_lab.wait_ready(timeout=240)
+    e2e_lab.nova.delete_all_servers()
     check_action_bounds(cluster)
 
 

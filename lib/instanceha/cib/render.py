@@ -191,6 +191,20 @@ class _Renderer:
             values["start_timeout"] = start_timeout
         return {name: attr(value) for name, value in values.items()}
 
+    def every_compute_device(self, agent: str, rendered: list[tuple[str, str]],
+                             extra: Sequence[tuple[str, str]]) -> str:
+        """A fence device in every compute's fencing level (``fence-nova``, ``fence-hold``).
+
+        pcmk_action_limit=-1: without it Pacemaker runs one action at a time on a device, and
+        hosts whose failures are detected together would be fenced one after the other; its
+        actions on different hosts are independent.
+        """
+        rid = agent.replace("_", "-")
+        pairs = [*rendered, ("pcmk_action_limit", "-1"), *extra,
+                 ("pcmk_host_list", ",".join(c.name for c in self.inv.computes))]
+        return self.t.fill(rid, instance_attributes=nvset(
+            "instance_attributes", f"{rid}-instance_attributes", _checked(agent, rid, pairs)))
+
     def crm_config(self) -> str:
         blocks = [self.t.fill("crm_config")]
         if len(self.inv.controllers) == 2:
@@ -236,38 +250,9 @@ class _Renderer:
             + [self.fence_ipmi(c.name, c.bmc, f"computes[{i}].bmc")
                for i, c in enumerate(self.inv.computes)]
         )
-        nova_pairs = [
-            *self.nova_common(),
-            # one device for every compute: without this Pacemaker runs one action at a time
-            # on it, and hosts whose failures are detected together would be fenced one
-            # after the other; its actions on different hosts are independent
-            ("pcmk_action_limit", "-1"),
-            *self.inv.agents.fence_nova,
-            ("pcmk_host_list", ",".join(c.name for c in self.inv.computes)),
-        ]
-        blocks.append(
-            self.t.fill(
-                "fence-nova",
-                instance_attributes=nvset(
-                    "instance_attributes", "fence-nova-instance_attributes",
-                    _checked("fence_nova", "fence-nova", nova_pairs),
-                ),
-            )
-        )
-        hold_pairs = [
-            ("pcmk_action_limit", "-1"),  # as fence-nova: one device, independent actions
-            *self.inv.agents.fence_hold,
-            ("pcmk_host_list", ",".join(c.name for c in self.inv.computes)),
-        ]
-        blocks.append(
-            self.t.fill(
-                "fence-hold",
-                instance_attributes=nvset(
-                    "instance_attributes", "fence-hold-instance_attributes",
-                    _checked("fence_hold", "fence-hold", hold_pairs),
-                ),
-            )
-        )
+        blocks.append(self.every_compute_device("fence_nova", self.nova_common(),
+                                                self.inv.agents.fence_nova))
+        blocks.append(self.every_compute_device("fence_hold", [], self.inv.agents.fence_hold))
         blocks.append(
             self.t.fill(
                 "libvirtd",
