@@ -66,14 +66,44 @@ def test_cli_sees_the_live_lab(lab: E2ELab) -> None:
     assert request is None or request.startswith("done:"), "a refused evacuation records nothing"
 
 
+def metrics(lab: E2ELab) -> dict[str, float]:
+    """NovaEvacuate's Prometheus textfile, read with the Prometheus client's own parser:
+    ``name{label="v"}`` -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = lab.metrics_file.read_text()
+    return {
+        sample.name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                       + "}" if sample.labels else ""): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+
+
 def test_host_crash_recovers_every_protected_instance_exactly_once(lab: E2ELab) -> None:
     servers, plain = boot(lab, 1)
+    before = metrics(lab)
     observer = watch(lab, {1: (servers, plain)})
     observer.start("crash: every process of the host killed")
     lab.cluster.kill_host("comp1")
     t = recover(observer, ["comp1"])
 
     check_recovered(lab, 1, servers, plain)
+    complete = 'instanceha_evacuation_runs_total{result="complete"}'
+    deadline = time.monotonic() + 15
+    while metrics(lab)[complete] < before[complete] + 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    after = metrics(lab)
+    assert after[complete] == before[complete] + 1, (before, after)
+    started = "instanceha_worker_start_time_seconds"
+    if after[started] == before[started]:  # the same worker counted the whole incident
+        evacuated = 'instanceha_evacuations_total{outcome="evacuated"}'
+        assert after[evacuated] - before[evacuated] >= len(servers)
+        assert after["instanceha_fencings_total"] > before["instanceha_fencings_total"]
+        for outcome in ("failed", "pending"):
+            key = f'instanceha_evacuations_total{{outcome="{outcome}"}}'
+            assert after[key] == before[key], outcome
+    assert after["instanceha_quorate"] == 1
+    assert lab.metrics_file.stat().st_mode & 0o777 == 0o644
     order = [t.since(k) for k in (FENCED, ALL_INSTANCES, DONE, STARTED, ENABLED)]
     assert all(x is not None for x in order), t.render()
     fenced, back, done, started, enabled = (x or 0.0 for x in order)

@@ -109,6 +109,11 @@ class E2ELab:
         """Generated inventory, pcs script and CIB of the running lab."""
         return self.nova.home / "e2e"
 
+    @property
+    def metrics_file(self) -> Path:
+        """NovaEvacuate's Prometheus textfile (the lab directory is shared by the controllers)."""
+        return self.work / "metrics" / "instanceha.prom"
+
     def node(self, index: int) -> str:
         return f"comp{index}"
 
@@ -196,7 +201,8 @@ class E2ELab:
                     },
                 },
                 "nova_evacuate": {
-                    "params": {"clouds_yaml": clouds, "poll_interval": self.poll_interval}
+                    "params": {"clouds_yaml": clouds, "poll_interval": self.poll_interval,
+                               "metrics_file": str(self.metrics_file)}
                 },
                 "fence_nova": {"params": {"clouds_yaml": clouds}},
             },
@@ -207,6 +213,7 @@ class E2ELab:
         """Render the inventory with ``instanceha cib render --pcs`` and apply it."""
         self.work.mkdir(parents=True, exist_ok=True)
         self.work.chmod(0o700)
+        self.metrics_file.parent.mkdir(mode=0o755, exist_ok=True)
         inventory = self.work / "inventory.yaml"
         inventory.write_text(json.dumps(self.inventory(), indent=2))  # YAML is a JSON superset
         script = self.work / "setup.sh"
