@@ -86,8 +86,9 @@ def remote_connections(cib: ET.Element) -> dict[str, RemoteConnection]:
                 break
         params = _instance_params(prim)
         port = params.get("port", "")
+        number = int(port) if port.isdigit() and 0 < int(port) < 65536 else REMOTE_PORT
         found[node] = RemoteConnection(node, interval, server=params.get("server") or node,
-                                       port=int(port) if port.isdigit() else REMOTE_PORT)
+                                       port=number)
     return found
 
 

@@ -9,8 +9,10 @@ its connection resource. Pacemaker then sees nothing recorded on the node, so no
 fencing is needed; the connection starts again and the probes find what runs
 there, so nothing is restarted (their resources are found running).
 
-This tells Pacemaker that nothing runs on the node: done for a node that is
-really dead, its resources would be started elsewhere while it may still be
+The connection is cleaned up first, then the history deleted: until then the node
+stays unclean, so a failure between the two leaves Pacemaker retrying its fencing
+(and the caller the return). This tells Pacemaker that nothing runs on the node:
+done for a node that is really dead, its resources would be started elsewhere while it may still be
 running them. Callers do it only for a node proven alive (its pacemaker-remoted
 answers, :mod:`instanceha.cluster.reachability`). A returned node reconnects
 once no other fencing is pending (its connection requires fencing, Pacemaker's
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from instanceha.cluster.attributes import RC_NOSUCH
 from instanceha.cluster.runner import CommandError, Runner, SubprocessRunner
 
 __all__ = ["return_to_cluster"]
@@ -38,12 +41,14 @@ def return_to_cluster(node: str, runner: Runner | None = None) -> None:
     if not _NODE_NAME.match(node):
         raise ValueError(f"invalid node name {node!r}")
     run = runner or SubprocessRunner()
+    # the cleanup first: until the history is deleted the node stays unclean, so a failure
+    # in between leaves Pacemaker retrying its fencing, and fence_hold the return
     steps = (
-        ["cibadmin", "--delete", "--xpath", f"/cib/status/node_state[@uname='{node}']/lrm"],
         ["crm_resource", "--cleanup", "--resource", node],
+        ["cibadmin", "--delete", "--xpath", f"/cib/status/node_state[@uname='{node}']/lrm"],
     )
     for argv in steps:
         done = run.run(argv, timeout=_TIMEOUT)
-        # cibadmin --delete of nothing (exit 105: no such device or address) is not a failure
-        if done.rc != 0 and not (argv[0] == "cibadmin" and done.rc == 105):
+        # cibadmin --delete of nothing (no such device or address) is not a failure
+        if done.rc != 0 and not (argv[0] == "cibadmin" and done.rc == RC_NOSUCH):
             raise CommandError(argv, done.rc, done.stderr.strip())

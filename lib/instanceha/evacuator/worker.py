@@ -123,7 +123,7 @@ from instanceha.evacuator.service_return import MarkerStore, ServiceReturn
 from instanceha.nova.hostmap import HostMap, HostMapError
 from instanceha.nova.model import NovaError, NovaPort
 
-__all__ = ["Evacuator", "EvacuatorSettings"]
+__all__ = ["Evacuator", "EvacuatorSettings", "NoQuorum"]
 
 _LOG = logging.getLogger("instanceha.evacuator")
 
@@ -232,7 +232,8 @@ class Evacuator:
         computes = set(published) | {n.name for n in nodes if n.is_remote}
         # a claim of a controller the cluster knows is down (fenced, or stopped: its worker
         # released its claims) is taken over at once instead of after takeover_after
-        gone = {n.name for n in nodes if not n.is_remote and not n.online and not n.unclean}
+        gone = {n.name for n in nodes if not n.is_remote and not n.online and not n.unclean
+                and not n.maintenance}  # in maintenance, its unmanaged worker may run on
         events = self._fence_events()
         self.metrics.fencings_seen(events, computes)
         if self._reconcile_history(events, requests, computes, self.host_map(published)):
@@ -346,6 +347,10 @@ class Evacuator:
             self._show_progress(node, f"started on {self.settings.owner}")
             report = engine.run(host)
             self._finish(node, report)
+        except NoQuorum as error:
+            # write nothing more into this partition's CIB and keep the claim: the quorate
+            # side takes it over once it has fenced this controller
+            _LOG.critical("evacuation of %s stopped: %s", node, error)
         except (HostMapError, NovaError, ClusterError) as error:
             _LOG.error("evacuation of %s failed to run: %s; retrying in %.0fs",
                        node, error, self.settings.retry_after)

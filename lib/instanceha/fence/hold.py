@@ -10,11 +10,13 @@ fails and the power-off is held: a switch failure would otherwise power off
 every healthy compute and every instance on them.
 
 Evidence: a TCP connect, from the controller running the fencing, to every
-compute's pacemaker-remoted (the connection resource's server and port), all
-at once within probe_timeout. The target counts as lost; so does every other
-compute that does not answer, except one the cluster already knows is down
-(offline and clean: fenced, not back yet), which is a handled failure, not
-evidence of a network failure. One compute lost alone is fenced at once.
+other compute's pacemaker-remoted (the connection resource's server and port),
+all at once within probe_timeout. The target counts as lost; so does every other
+compute that does not answer, or that the cluster lost too (a controller that
+lost the network to the computes fails every connection it held), except one
+the cluster already knows is down (offline and clean: fenced, not back yet),
+which is a handled failure, not evidence of a network failure. One compute lost
+alone is fenced at once.
 
 A hold is sticky and loud: the node gets the permanent attribute
 instanceha-fencing-hold=held:<t> (crm_mon -A, instanceha status), the
@@ -33,7 +35,10 @@ not get the last ones powered off). It ends in one of two ways:
   fencing ends the hold.
 
 Pacemaker retries a failed fencing at every transition (at least every
-cluster-recheck-interval), so a returning compute is back within that time.
+cluster-recheck-interval), so a returning compute is returned within that time;
+it reconnects once no other fencing is pending. Answering means more than a TCP
+connect (a hung host's kernel accepts those): its pacemaker-remoted must answer
+the opening of a TLS handshake.
 Set both thresholds to 0 to let every fencing through.
 """
 
@@ -55,7 +60,7 @@ from instanceha.cluster.attribute_names import (
     RETURNED,
     hold_value,
 )
-from instanceha.cluster.reachability import probe
+from instanceha.cluster.reachability import answers, probe
 from instanceha.cluster.remote_return import return_to_cluster
 from instanceha.cluster.runner import Runner, SubprocessRunner
 from instanceha.fencing.agent import FenceAgentSpec, PlugUse
@@ -160,16 +165,17 @@ def _stamp(value: str, prefix: str) -> int | None:
     return int(rest) if value.startswith(prefix) and rest.isdigit() else None
 
 
-def decide(target: str, hold: str | None, nodes: Mapping[str, NodeInfo],
-           reachable: Mapping[str, bool], policy: HoldPolicy, *, now: float) -> Decision:
-    """The verdict on fencing ``target`` at ``now``.
+def _lost(info: NodeInfo | None) -> bool:
+    """The cluster lost it and has not fenced it yet (offline and unclean)."""
+    return info is not None and not info.online and info.unclean
 
-    ``hold`` is the target's :data:`FENCING_HOLD_ATTRIBUTE`; ``nodes`` the cluster's view of
-    the computes; ``reachable`` the probe of every compute (the target included).
-    """
-    hold = hold or ""
-    alive = reachable.get(target, False)
+
+def _hold_in_play(target: str, hold: str, *, now: float, alive: bool) -> Decision | None:
+    """The verdict when the target is held, released or just returned; None otherwise."""
     if hold.startswith(RELEASED):
+        if alive:
+            return Decision(Verdict.RETURN, f"{target} was released but answers again: it is "
+                            "alive, never powered off by a release")
         return Decision(Verdict.PASS, "released from the fencing hold by an admin")
     returned = _stamp(hold, RETURNED)
     if returned is not None and now - returned < RETURN_GRACE and alive:
@@ -181,16 +187,33 @@ def decide(target: str, hold: str | None, nodes: Mapping[str, NodeInfo],
         return Decision(Verdict.HOLD, f"{target} is held (since {hold[len(HELD):]}) and still "
                         "unreachable: release it with instanceha evacuate "
                         f"{target} --release if it is dead")
-    lost = [target] + sorted(
-        node for node, ok in reachable.items()
-        if node != target and not ok and not _known_down(nodes.get(node))
-    )
-    total = max(len(reachable), len(lost))
+    return None
+
+
+def decide(target: str, hold: str | None, nodes: Mapping[str, NodeInfo],
+           reachable: Mapping[str, bool], policy: HoldPolicy, *, now: float,
+           alive: bool = False) -> Decision:
+    """The verdict on fencing ``target`` at ``now``.
+
+    ``hold`` is the target's :data:`FENCING_HOLD_ATTRIBUTE`; ``nodes`` the cluster's view of
+    the computes; ``reachable`` the probe of every other compute from here; ``alive`` whether
+    the target's pacemaker-remoted answers (asked only when a hold is in play).
+    Another compute counts as lost when it does not answer from here or when the cluster
+    lost it too (a controller that lost the network to the computes fails all the connections
+    it held, while the others still reach them), unless the cluster knows it is down.
+    """
+    in_play = _hold_in_play(target, hold or "", now=now, alive=alive)
+    if in_play is not None:
+        return in_play
+    others = {n for n in reachable if n != target} | {n for n in nodes if n != target}
+    up = [n for n in others if not _known_down(nodes.get(n))]
+    lost = [target] + sorted(n for n in up if not reachable.get(n, True) or _lost(nodes.get(n)))
+    total = len(up) + 1
     if policy.trips(len(lost), total):
-        return Decision(Verdict.HOLD, f"{len(lost)} of {total} computes unreachable at once "
+        return Decision(Verdict.HOLD, f"{len(lost)} of {total} computes lost at once "
                         f"({', '.join(lost)}): the network, not the hosts; holding the "
                         "power-off", tuple(lost))
-    return Decision(Verdict.PASS, f"{len(lost)} of {total} computes unreachable", tuple(lost))
+    return Decision(Verdict.PASS, f"{len(lost)} of {total} computes lost", tuple(lost))
 
 
 class HoldDevice(FenceDevice):
@@ -221,9 +244,15 @@ class HoldDevice(FenceDevice):
         except (ClusterError, ValueError) as error:
             raise FenceError(ExitCode.GENERIC_ERROR,
                              f"cannot read the cluster state: {error}") from None
-        decision = decide(plug, hold, nodes,
-                          probe(connections, float(self.params.integer("probe_timeout"))),
-                          HoldPolicy.from_params(self.params), now=self.clock.time())
+        timeout = float(self.params.integer("probe_timeout"))
+        # the target itself is not probed (it is lost: fencing was asked for), unless a hold is
+        # in play: then whether it answers decides a return
+        others = {n: c for n, c in connections.items() if n != plug}
+        target = connections.get(plug)
+        alive = (target is not None and (hold or "").startswith((HELD, RETURNED, RELEASED))
+                 and answers(target.server, target.port, timeout))
+        decision = decide(plug, hold, nodes, probe(others, timeout),
+                          HoldPolicy.from_params(self.params), now=self.clock.time(), alive=alive)
         if decision.verdict is Verdict.PASS:
             _LOG.info("fencing of %s goes ahead: %s", plug, decision.reason)
             self._passed.add(plug)

@@ -448,3 +448,22 @@ def test_the_metrics_file_shows_a_finished_evacuation(tmp_path: Path) -> None:
     stop.set()
     worker.run(stop)
     assert not path.exists(), "a stopped worker leaves no gauges behind"
+
+
+def test_an_evacuation_stopped_by_quorum_loss_writes_nothing_and_keeps_its_claim(
+        tmp_path: Path) -> None:
+    """The minority's CIB is not the cluster's: no result, no give-back; the quorate side
+    takes the claim over once it has fenced this controller."""
+    nova, attrs = _lab(), MemoryAttributes()
+    for _ in range(2):
+        nova.add_server("comp1")
+    nova.kill_compute("comp1")
+    nova.force_down("comp1")
+    claim = EvacuationRequest.in_progress("ctl1", T0).encode()
+    attrs.set("comp1", REQ, claim)
+    worker = _worker(nova, attrs, tmp_path)
+    worker.nodes.has_quorum = False  # type: ignore[attr-defined]
+    worker._evacuate("comp1")
+    assert attrs.get("comp1", REQ) == claim
+    assert attrs.get("comp1", RESULT_ATTRIBUTE) is None
+    assert _evacuate_calls(nova) == {}

@@ -1,10 +1,11 @@
 """fence_hold: a compute lost alone is fenced, computes lost all at once are held, a held one
 that answers again is returned without fencing. Probes are real TCP connects on loopback; the
-live cluster proof is tests/integration/test_fencing_hold.py."""
+live cluster proof is tests/integration/test_three_controllers.py (scenario 5)."""
 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from instanceha.cib.cibquery import RemoteConnection
 from instanceha.clock import FakeClock
 from instanceha.cluster import NodeInfo
 from instanceha.cluster.attribute_names import FENCING_HOLD_ATTRIBUTE
-from instanceha.cluster.reachability import probe
+from instanceha.cluster.reachability import answers, probe
 from instanceha.fence.hold import (
     RETURN_GRACE,
     SPEC,
@@ -51,7 +52,7 @@ def test_most_computes_unreachable_at_once_hold_the_power_off() -> None:
     decision = decide("c1", None, nodes, {"c1": False, "c2": False, "c3": True}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.HOLD
     assert decision.lost == ("c1", "c2")
-    assert "2 of 3 computes unreachable" in decision.reason
+    assert "2 of 3 computes lost at once" in decision.reason
 
 
 def test_a_compute_already_fenced_is_a_handled_failure_not_evidence() -> None:
@@ -71,26 +72,57 @@ def test_a_held_node_stays_held_while_unreachable_even_once_the_others_are_back(
 
 def test_a_held_node_that_answers_again_returns_without_fencing() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True))
-    decision = decide("c1", "held:100", nodes, {"c1": True, "c2": False}, DEFAULT, now=NOW)
+    decision = decide("c1", "held:100", nodes, {"c2": False}, DEFAULT, now=NOW, alive=True)
     assert decision.verdict is Verdict.RETURN
+    # a hung host accepts TCP connections but does not answer: still held
+    decision = decide("c1", "held:100", nodes, {"c2": False}, DEFAULT, now=NOW, alive=False)
+    assert decision.verdict is Verdict.HOLD
 
 
 def test_a_fencing_of_a_returned_node_that_answers_returns_it_again_for_a_while() -> None:
     """A transition computed before the return may still fence the node: that is the
     cluster catching up, not a new failure (seen on the live cluster)."""
     nodes = view(node("c1", online=False, unclean=True), node("c2"), node("c3"))
-    alive = {"c1": True, "c2": True, "c3": True}
+    others = {"c2": True, "c3": True}
     returned = f"returned:{int(NOW) - 30}"
-    assert decide("c1", returned, nodes, alive, DEFAULT, now=NOW).verdict is Verdict.RETURN
+    assert decide("c1", returned, nodes, others, DEFAULT, now=NOW,
+                  alive=True).verdict is Verdict.RETURN
     later = NOW + RETURN_GRACE
-    assert decide("c1", returned, nodes, alive, DEFAULT, now=later).verdict is Verdict.PASS
-    gone = {**alive, "c1": False}  # it failed again right after: a new, lone failure
-    assert decide("c1", returned, nodes, gone, DEFAULT, now=NOW).verdict is Verdict.PASS
+    assert decide("c1", returned, nodes, others, DEFAULT, now=later,
+                  alive=True).verdict is Verdict.PASS
+    # it failed again right after: a new, lone failure
+    assert decide("c1", returned, nodes, others, DEFAULT, now=NOW).verdict is Verdict.PASS
+
+
+def test_a_controller_that_lost_the_computes_network_powers_none_off() -> None:
+    """ctl1 lost its network to the computes, not the cluster: every connection it held
+    failed; the controller that fences still reaches them all. They count as lost anyway."""
+    nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True),
+                 node("c3"))
+    decision = decide("c1", None, nodes, {"c2": True, "c3": True}, DEFAULT, now=NOW)
+    assert decision.verdict is Verdict.HOLD and decision.lost == ("c1", "c2")
+
+
+def test_a_released_node_that_answers_again_is_returned_not_powered_off() -> None:
+    nodes = view(node("c1", online=False, unclean=True), node("c2"))
+    decision = decide("c1", "released:200", nodes, {"c2": True}, DEFAULT, now=NOW, alive=True)
+    assert decision.verdict is Verdict.RETURN
+
+
+def test_shares_are_of_the_computes_not_known_down() -> None:
+    """4 of 10 lost while 4 others were fenced and are down: 4 of the 6 up, more than half."""
+    down = [node(f"d{i}", online=False) for i in range(4)]
+    cut = [node(f"c{i}", online=False, unclean=True) for i in range(1, 5)]
+    fine = [node("u1"), node("u2")]
+    nodes = view(*down, *cut, *fine)
+    probed = {n.name: n.name.startswith("u") for n in [*down, *cut, *fine] if n.name != "c1"}
+    decision = decide("c1", None, nodes, probed, DEFAULT, now=NOW)
+    assert decision.verdict is Verdict.HOLD and "4 of 6" in decision.reason
 
 
 def test_a_release_lets_the_fencing_through_whatever_the_others_do() -> None:
     nodes = view(node("c1", online=False, unclean=True), node("c2", online=False, unclean=True))
-    decision = decide("c1", "released:200", nodes, {"c1": False, "c2": False}, DEFAULT, now=NOW)
+    decision = decide("c1", "released:200", nodes, {"c2": False}, DEFAULT, now=NOW)
     assert decision.verdict is Verdict.PASS
 
 
@@ -113,6 +145,38 @@ def listening() -> Iterator[int]:
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         yield server.getsockname()[1]
+
+
+@pytest.fixture
+def answering() -> Iterator[int]:
+    """A port whose process answers (accepts and closes at once), as a live remoted does."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def test_answers_tells_a_running_process_from_a_hung_or_gone_one(
+        listening: int, answering: int) -> None:
+    assert answers("127.0.0.1", answering, 1.0)
+    assert not answers("127.0.0.1", listening, 0.3), "accepted by the kernel, never read"
+    assert not answers("127.0.0.1", closed_port(), 1.0)
 
 
 def closed_port() -> int:
@@ -165,7 +229,8 @@ def test_device_passes_a_lone_failure_and_reads_off_after(listening: int) -> Non
     assert dev.get_power("c1") is PowerState.ON
 
 
-def test_device_holds_marks_the_node_and_returns_it_once_it_answers(listening: int) -> None:
+def test_device_holds_marks_the_node_and_returns_it_once_it_answers(
+        listening: int, answering: int) -> None:
     attrs = MemoryAttributes()
     gone = closed_port()
     dev, _ = device({"c1": gone, "c2": gone, "c3": listening},
@@ -177,15 +242,16 @@ def test_device_holds_marks_the_node_and_returns_it_once_it_answers(listening: i
     assert dev.get_power("c1") is PowerState.ON  # the level fails: nothing powered off
 
     # the link is back: c1's remoted answers; c2 is still cut off
-    dev, runner = device({"c1": listening, "c2": gone, "c3": listening},
+    dev, runner = device({"c1": answering, "c2": gone, "c3": listening},
                          node("c1", online=False, unclean=True),
                          node("c2", online=False, unclean=True), node("c3"), attrs=attrs)
     with pytest.raises(FenceError, match="returned to the cluster without fencing"):
         dev.set_power("c1", PowerState.OFF)
     assert attrs.get("c1", FENCING_HOLD_ATTRIBUTE) == "returned:500"
-    assert ["cibadmin", "--delete", "--xpath", "/cib/status/node_state[@uname='c1']/lrm"] \
-        in runner.calls
-    assert ["crm_resource", "--cleanup", "--resource", "c1"] in runner.calls
+    cleanup = runner.calls.index(["crm_resource", "--cleanup", "--resource", "c1"])
+    delete = runner.calls.index(
+        ["cibadmin", "--delete", "--xpath", "/cib/status/node_state[@uname='c1']/lrm"])
+    assert cleanup < delete, "unclean until the very last step: a failure in between is retried"
 
 
 def test_device_lets_a_released_node_through(listening: int) -> None:
