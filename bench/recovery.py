@@ -18,8 +18,9 @@ first call to the last instance in place. The ratio "after fence / baseline" is 
 cluster path (fencing history, request pick-up, claim) on top of Nova's work.
 
 The rounds run on one controller, then on three (ctl1..ctl3, each with its BMC), and on three
-again with the controller running NovaEvacuate powered off by its BMC as soon as it claims the
-evacuation ("failover": the survivors fence it and take its claim over). Targets: the crash on
+again with the controller running NovaEvacuate powered off by its BMC once comp1 is fenced and
+its evacuation claimed, i.e. while it evacuates ("failover": the survivors fence it and take
+its claim over). Targets: the crash on
 three controllers recovers within 1.2x of one controller's RTO (medians, same run); the
 failover adds at most 10 s to the three controllers' RTO.
 
@@ -86,8 +87,11 @@ def crash_round(lab: E2ELab, count: int, *, failover: bool = False) -> Timeline:
     lab.cluster.kill_host("comp1")
     try:
         if failover:
-            claimed = observer.wait(lambda t: t.first(EVACUATING) is not None, 120, "claim")
-            event = claimed.first(EVACUATING)
+            # once comp1 is fenced (a controller dying while it runs a fencing costs that
+            # operation's timeout, not measured here) and its evacuation claimed
+            seen = observer.wait(lambda t: bool(t.first(EVACUATING) and t.first(FENCED)), 120,
+                                 "claim and fencing")
+            event = seen.first(EVACUATING)
             assert event is not None
             owner = event.text.split(":")[2]  # comp1: instanceha-evacuate=in-progress:<ctl>:<t>
             lab.cluster.ctl_power(owner, "off")
