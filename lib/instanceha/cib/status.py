@@ -41,7 +41,10 @@ from instanceha.cluster.attribute_names import (
     NOT_EVACUATED_ATTRIBUTE,
     NOVA_HOST_ATTRIBUTE,
     PROGRESS_ATTRIBUTE,
+    RELEASED,
     RESULT_ATTRIBUTE,
+    RETURNED,
+    hold_stamp,
 )
 from instanceha.cluster.pcmkxml import run_xml
 from instanceha.cluster.runner import ClusterError, CommandError, SubprocessRunner
@@ -184,6 +187,16 @@ def _fencing(events: Iterable[FenceEvent], node: str) -> str:
     return f"{last.action} {verdict} {_when(last.completed_at)}{by}"
 
 
+#: How ``status`` says each state of fence_hold's attribute.
+_FENCING_HOLD_TEXTS = (
+    (HELD, "FENCING HELD since {when} (many computes unreachable at once; back without fencing "
+           "when it answers; dead: instanceha evacuate --release)"),
+    (RELEASED, "fencing hold released at {when} (fenced at Pacemaker's next retry unless it "
+               "answers)"),
+    (RETURNED, "returned to the cluster without fencing at {when}"),
+)
+
+
 def _evacuation(attrs: Mapping[str, str], transient: Mapping[str, str]) -> str:
     """The request, a hold, the progress (transient; permanent from an older version) and
     the last result."""
@@ -198,11 +211,9 @@ def _evacuation(attrs: Mapping[str, str], transient: Mapping[str, str]) -> str:
             owner = f" by {req.owner}" if req.owner else ""
             parts.append(f"{req.state.value}{owner} since {_when(req.since)}")
     fencing_hold = attrs.get(FENCING_HOLD_ATTRIBUTE, "")
-    if fencing_hold.startswith(HELD):
-        stamp = fencing_hold[len(HELD):]
-        parts.append(f"FENCING HELD since {_when(int(stamp) if stamp.isdigit() else None)} (many "
-                     "computes unreachable at once; back without fencing when it answers; "
-                     "dead: instanceha evacuate --release)")
+    for prefix, text in _FENCING_HOLD_TEXTS:
+        if fencing_hold.startswith(prefix):
+            parts.append(text.format(when=_when(hold_stamp(fencing_hold, prefix))))
     hold = attrs.get(HOLD_ATTRIBUTE, "")
     if hold.startswith(HELD):
         parts.append("HELD (mass failure; instanceha evacuate --release)")

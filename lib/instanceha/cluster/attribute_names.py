@@ -68,6 +68,7 @@ __all__ = [
     "SERVICE_STARTED",
     "UNFENCED_ATTRIBUTE",
     "hold_applies",
+    "hold_stamp",
     "hold_value",
 ]
 
@@ -109,13 +110,18 @@ RETURNED = "returned:"
 
 
 def hold_value(prefix: str, when: float) -> str:
-    """A :data:`HOLD_ATTRIBUTE` value: :data:`HELD` or :data:`RELEASED` and the time."""
+    """A hold attribute's value: :data:`HELD`, :data:`RELEASED` or :data:`RETURNED` and the
+    time."""
     return f"{prefix}{int(when)}"
+
+
+def hold_stamp(value: str, prefix: str) -> int | None:
+    """``t`` of a hold value ``<prefix><t>``; None for another prefix or an unreadable time."""
+    stamp = value[len(prefix):]
+    return int(stamp) if value.startswith(prefix) and stamp.isdigit() else None
 
 
 def hold_applies(value: str, prefix: str, failed_at: float) -> bool:
     """True when the hold value is ``<prefix><t>`` with ``t`` not before the failure."""
-    if not value.startswith(prefix):
-        return False
-    stamp = value[len(prefix):]
-    return stamp.isdigit() and int(stamp) >= int(failed_at)
+    stamp = hold_stamp(value, prefix)
+    return stamp is not None and stamp >= int(failed_at)

@@ -58,6 +58,7 @@ from instanceha.cluster.attribute_names import (
     HELD,
     RELEASED,
     RETURNED,
+    hold_stamp,
     hold_value,
 )
 from instanceha.cluster.reachability import answers, probe
@@ -160,11 +161,6 @@ def _known_down(info: NodeInfo | None) -> bool:
 RETURN_GRACE = 120
 
 
-def _stamp(value: str, prefix: str) -> int | None:
-    rest = value[len(prefix):]
-    return int(rest) if value.startswith(prefix) and rest.isdigit() else None
-
-
 def _lost(info: NodeInfo | None) -> bool:
     """The cluster lost it and has not fenced it yet (offline and unclean)."""
     return info is not None and not info.online and info.unclean
@@ -177,7 +173,7 @@ def _hold_in_play(target: str, hold: str, *, now: float, alive: bool) -> Decisio
             return Decision(Verdict.RETURN, f"{target} was released but answers again: it is "
                             "alive, never powered off by a release")
         return Decision(Verdict.PASS, "released from the fencing hold by an admin")
-    returned = _stamp(hold, RETURNED)
+    returned = hold_stamp(hold, RETURNED)
     if returned is not None and now - returned < RETURN_GRACE and alive:
         return Decision(Verdict.RETURN, f"{target} was returned to the cluster "
                         f"{now - returned:.0f}s ago and answers: the cluster catching up")

@@ -280,3 +280,6 @@ def test_status_says_a_held_fencing_loudly_with_what_ends_it() -> None:
     assert evacuation.startswith("FENCING HELD since 2025-12-06 00:00:00Z (many computes "
                                  "unreachable at once")
     assert "instanceha evacuate --release" in evacuation
+    returned = _view(attributes={"comp1": {"instanceha-fencing-hold": "returned:1764979200"}})
+    assert compute_rows(returned, ["comp1"], None)[0].evacuation == (
+        "returned to the cluster without fencing at 2025-12-06 00:00:00Z")
