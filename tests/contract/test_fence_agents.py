@@ -37,6 +37,9 @@ CASES: dict[str, dict[str, str]] = {
     "fence_ipmi": {"ip": "192.0.2.10", "ipport": "623", "username": "admin",
                    "password": "s3cret-pw", "privlvl": "operator", "cipher": "3",
                    "pcmk_host_list": "compute-1"},
+    # debug_file has a deprecated alias (debug): the pcs alias test needs one
+    "fence_hold": {"max_unreachable_percent": "50", "max_unreachable_hosts": "0",
+                   "probe_timeout": "1", "debug_file": "/dev/null"},
     "fence_nova": {"auth_url": "http://192.0.2.1:5000/v3", "username": "admin",
                    "password": "s3cret-pw", "project_name": "admin",
                    "user_domain_name": "Default", "project_domain_name": "Default"},
