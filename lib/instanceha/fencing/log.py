@@ -26,14 +26,18 @@ _FORMAT = "%(asctime)s %(levelname)s: %(message)s"
 
 
 def open_private(path: str) -> TextIO:
-    """Open ``path`` for appending, created 0600; an existing file we own is made 0600.
+    """Open ``path`` for appending, created 0600; an existing regular file we own is made 0600.
+
+    Anything else keeps its mode: ``debug_file=/dev/null`` made the machine's /dev/null
+    root-only once (and every non-root process that wrote to it failed).
 
     :raises OSError: when it cannot be opened.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         info = os.fstat(fd)
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        if (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+                and stat.S_IMODE(info.st_mode) & 0o077):
             os.fchmod(fd, 0o600)
         return os.fdopen(fd, "a", encoding="utf-8")
     except BaseException:
